@@ -1,0 +1,237 @@
+"""Parallel and inline Map states: child frames, their results, their failures.
+
+AWS "Parallel workflow state": every branch gets the effective input; the state's result is
+the array of branch outputs in branch order; if any branch fails, the other branches are
+stopped and the Parallel state fails with the branch's error (its own Retry/Catch apply).
+
+AWS "Map workflow state" (inline mode): one iteration per item of ItemsPath, each getting the
+item (or ItemSelector's result, where ``$$.Map.Item.Index``/``Value`` are visible), at most
+MaxConcurrency at a time (0: no limit). Results keep item order. An iteration that fails
+fails the Map state unless ToleratedFailureCount/Percentage allow it; past the threshold the
+error is ``States.ExceedToleratedFailureThreshold``.
+
+Branches start in index order, each running until it must wait. Children are started and
+parents resumed through the turn's work queue, so nesting and long chains never deepen the
+Python stack.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from oncue.asl.evaluation import Expression, StatesFailure
+from oncue.asl.frames import MapProgress
+from oncue.asl.model import MapState, ParallelState
+from oncue.types import Json
+
+if TYPE_CHECKING:
+    from oncue.asl.frames import Frame
+    from oncue.asl.interpreter import _Transition, _Turn
+
+__all__ = ["abort_child", "child_failed", "child_succeeded", "run_map", "run_parallel"]
+
+
+# --- Parallel ----------------------------------------------------------------------------
+
+
+def run_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transition:
+    effective = turn.select(state.input_path, frame.input, frame)
+    if state.parameters is not None:
+        effective = turn.evaluate(state.parameters, effective, frame)
+    turn.emit(frame, "ParallelStateStarted")
+    frame.wait = "children"
+    frame.results = [None] * len(state.branches)
+    frame.remaining = len(state.branches)
+    for index, branch in enumerate(state.branches):
+        child = turn.new_child(frame, index, branch)
+        turn.later(child, branch.start_at, effective)
+    return None
+
+
+def _finish_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transition:
+    frame.wait = None
+    turn.emit(frame, "ParallelStateSucceeded")
+    return _process_result(turn, frame, state, frame.results)
+
+
+def _process_result(
+    turn: _Turn, frame: Frame, state: ParallelState | MapState, result: Json
+) -> _Transition:
+    try:
+        if state.result_selector is not None:
+            result = turn.evaluate(state.result_selector, result, frame)
+        combined = turn.place(state.result_path, frame.input, result)
+        output = turn.select(state.output_path, combined, frame)
+    except StatesFailure as failure:
+        return turn.fail_state(frame, failure.error, failure.cause)
+    return turn.exit_state(frame, output)
+
+
+# --- Map ---------------------------------------------------------------------------------
+
+
+def run_map(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
+    effective = turn.select(state.input_path, frame.input, frame)
+    items: Json = effective
+    if state.items_path is not None and state.items_path.source != "$":
+        try:
+            items = turn.evaluate(state.items_path, effective, frame)
+        except LookupError:
+            items = None
+    if not isinstance(items, list):
+        source = state.items_path.source if state.items_path is not None else "$"
+        raise StatesFailure(
+            "States.Runtime",
+            f"Invalid path '{source}': The value at the path is not an array: "
+            f"{type(items).__name__ if items is not None else 'nothing found'}",
+        )
+    limit = state.max_concurrency
+    if state.max_concurrency_path is not None:
+        limit = int(_number(turn, frame, state.max_concurrency_path, effective, integer=True))
+    count = state.tolerated_failure_count
+    if state.tolerated_failure_count_path is not None:
+        count = int(_number(turn, frame, state.tolerated_failure_count_path, effective, True))
+    percentage = state.tolerated_failure_percentage
+    if state.tolerated_failure_percentage_path is not None:
+        percentage = _number(turn, frame, state.tolerated_failure_percentage_path, effective, False)
+        if percentage > 100:
+            raise StatesFailure(
+                "States.Runtime", "ToleratedFailurePercentage must be between 0 and 100"
+            )
+    turn.emit(frame, "MapStateStarted", {"length": len(items)})
+    frame.wait = "children"
+    frame.map = MapProgress(
+        items=items,
+        effective=effective,
+        limit=limit,
+        tolerated_count=count,
+        tolerated_percentage=percentage,
+        results=[None] * len(items),
+    )
+    return _pump(turn, frame, state)
+
+
+def _number(turn: _Turn, frame: Frame, path: Expression, data: Json, integer: bool) -> float:
+    try:
+        value = turn.evaluate(path, data, frame)
+    except LookupError:
+        value = None
+    valid = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not valid or value < 0:
+        kind = "non-negative integer" if integer else "non-negative number"
+        raise StatesFailure(
+            "States.Runtime",
+            f"The value at '{path.source}' is not a valid {kind}: {value!r}",
+        )
+    return float(value)
+
+
+def _pump(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
+    """Start iterations while the concurrency limit allows; finish when all are done."""
+    progress = frame.map
+    assert progress is not None
+    total = len(progress.items)
+    while progress.next_index < total and (
+        progress.limit == 0 or len(frame.children) < progress.limit
+    ):
+        index = progress.next_index
+        progress.next_index += 1
+        child = turn.new_child(frame, index, state.item_processor)
+        turn.later_call(child, lambda c=child: _start_iteration(turn, frame, c, state))
+    if frame.children or progress.next_index < total:
+        return None
+    frame.wait = None
+    frame.map = None
+    turn.emit(frame, "MapStateSucceeded")
+    return _process_result(turn, frame, state, progress.results)
+
+
+def _start_iteration(turn: _Turn, frame: Frame, child: Frame, state: MapState) -> None:
+    progress = frame.map
+    assert progress is not None
+    index = child.index
+    turn.emit(child, "MapIterationStarted", {"name": frame.state, "index": index})
+    item = progress.items[index]
+    data: Json = item
+    if state.item_selector is not None:
+        extra: dict[str, object] = {"Map": {"Item": {"Index": index, "Value": item}}}
+        try:
+            data = turn.evaluate(state.item_selector, progress.effective, frame, extra)
+        except StatesFailure as failure:
+            turn.frame_failed(child, failure.error, turn.runtime_cause(frame, failure.cause))
+            return
+    turn.drive(child, state.item_processor.start_at, data)
+
+
+def _threshold_exceeded(progress: MapProgress) -> bool:
+    if progress.tolerated_count is None and progress.tolerated_percentage is None:
+        return progress.failed > 0
+    total = len(progress.items)
+    if progress.tolerated_count is not None and progress.failed > progress.tolerated_count:
+        return True
+    pct = progress.tolerated_percentage
+    return pct is not None and total > 0 and progress.failed * 100.0 / total > pct
+
+
+# --- children finishing ------------------------------------------------------------------
+
+
+def child_succeeded(turn: _Turn, parent: Frame, child: Frame, output: Json) -> None:
+    state = turn.state_of(parent)
+    parent.children.pop(child.index, None)
+    if isinstance(state, MapState):
+        turn.emit(child, "MapIterationSucceeded", {"name": parent.state, "index": child.index})
+        parent.last_event = child.last_event
+        assert parent.map is not None
+        parent.map.results[child.index] = output
+        turn.continue_after(parent, _pump(turn, parent, state))
+        return
+    assert isinstance(state, ParallelState)
+    parent.last_event = child.last_event
+    parent.results[child.index] = output
+    parent.remaining -= 1
+    if parent.remaining == 0:
+        turn.continue_after(parent, _finish_parallel(turn, parent, state))
+
+
+def child_failed(
+    turn: _Turn, parent: Frame, child: Frame, error: str | None, cause: str | None
+) -> None:
+    state = turn.state_of(parent)
+    parent.children.pop(child.index, None)
+    if isinstance(state, MapState):
+        progress = parent.map
+        assert progress is not None
+        turn.emit(child, "MapIterationFailed", {"name": parent.state, "index": child.index})
+        parent.last_event = child.last_event
+        progress.failed += 1
+        failure: dict[str, Json] = {"Error": error, "Cause": cause}
+        progress.results[child.index] = failure
+        if not _threshold_exceeded(progress):
+            turn.continue_after(parent, _pump(turn, parent, state))
+            return
+        if progress.tolerated_count is not None or progress.tolerated_percentage is not None:
+            error = "States.ExceedToleratedFailureThreshold"
+            cause = "The specified tolerated failure threshold was exceeded"
+        _abort_children(turn, parent)
+        parent.map = None
+        turn.emit(parent, "MapStateFailed")
+    else:
+        parent.last_event = child.last_event
+        _abort_children(turn, parent)
+        turn.emit(parent, "ParallelStateFailed")
+    parent.wait = None
+    turn.continue_after(parent, turn.fail_state(parent, error or "States.BranchFailed", cause))
+
+
+def _abort_children(turn: _Turn, parent: Frame) -> None:
+    for child in list(parent.children.values()):
+        abort_child(turn, parent, child)
+    parent.children.clear()
+
+
+def abort_child(turn: _Turn, parent: Frame, child: Frame) -> None:
+    started = child.state is not None
+    turn.abort(child)
+    if started and isinstance(turn.state_of(parent), MapState):
+        turn.emit(child, "MapIterationAborted", {"name": parent.state, "index": child.index})

@@ -1,0 +1,1 @@
+"""The ``oncue`` command line."""

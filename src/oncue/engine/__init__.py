@@ -1,0 +1,1 @@
+"""Drivers that execute what the ASL interpreter commands."""

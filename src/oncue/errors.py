@@ -1,0 +1,127 @@
+"""The one error tree of oncue.
+
+Every exception oncue raises on purpose derives from :class:`OncueError` and knows the HTTP
+status an API answers with, the exit code the CLI ends with, and the AWS error name (the
+``__type`` of an AWS JSON-protocol error) where AWS defines one::
+
+    OncueError                         500 / exit 1
+    ├── DefinitionError (ValueError)   400 / exit 2   InvalidDefinition; .problems with JSON pointers
+    ├── InvalidInput (ValueError)      400 / exit 2   InvalidExecutionInput: not JSON, too large
+    ├── PatternError (ValueError)      400 / exit 2   InvalidEventPatternException
+    ├── HandlerError                   400 / exit 2   a handler module that does not import
+    ├── NotFound                       400 / exit 2
+    │   ├── ExecutionNotFound                         ExecutionDoesNotExist
+    │   └── StateMachineNotFound                      StateMachineDoesNotExist
+    ├── ExecutionAlreadyExists         400 / exit 2   ExecutionAlreadyExists
+    └── StoreError                     500 / exit 1   the database failed us
+
+ASL's ``States.*`` errors are *data*, not Python exceptions: a workflow that fails is a result
+(status ``FAILED`` with an error and a cause), never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "DefinitionError",
+    "ExecutionAlreadyExists",
+    "ExecutionNotFound",
+    "HandlerError",
+    "InvalidInput",
+    "NotFound",
+    "OncueError",
+    "PatternError",
+    "Problem",
+    "StateMachineNotFound",
+    "StoreError",
+]
+
+
+class OncueError(Exception):
+    """Root of every error oncue raises on purpose."""
+
+    http_status: int = 500
+    exit_code: int = 1
+    aws_name: str = "InternalFailure"
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One fault in a document: where (an RFC 6901 JSON pointer) and what."""
+
+    pointer: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.message}"
+
+
+class DefinitionError(OncueError, ValueError):
+    """A state machine definition that does not validate. Carries every problem found."""
+
+    http_status = 400
+    exit_code = 2
+    aws_name = "InvalidDefinition"
+
+    def __init__(self, problems: Iterable[Problem], *, source: str | None = None) -> None:
+        self.problems: Sequence[Problem] = tuple(problems)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        lines = [f"{prefix}{p}" for p in self.problems] or [f"{prefix}invalid definition"]
+        super().__init__("\n".join(lines))
+
+
+class InvalidInput(OncueError, ValueError):
+    """Execution input (or a payload) that is not JSON, or is larger than allowed."""
+
+    http_status = 400
+    exit_code = 2
+    aws_name = "InvalidExecutionInput"
+
+
+class PatternError(OncueError, ValueError):
+    """An event pattern that does not validate (EventBridge's InvalidEventPatternException)."""
+
+    http_status = 400
+    exit_code = 2
+    aws_name = "InvalidEventPatternException"
+
+
+class HandlerError(OncueError):
+    """Task handler code that cannot be loaded."""
+
+    http_status = 400
+    exit_code = 2
+    aws_name = "InvalidArn"
+
+
+class NotFound(OncueError):
+    http_status = 400
+    exit_code = 2
+    aws_name = "ResourceNotFound"
+
+
+class ExecutionNotFound(NotFound):
+    aws_name = "ExecutionDoesNotExist"
+
+
+class StateMachineNotFound(NotFound):
+    aws_name = "StateMachineDoesNotExist"
+
+
+class ExecutionAlreadyExists(OncueError):
+    http_status = 400
+    exit_code = 2
+    aws_name = "ExecutionAlreadyExists"
+
+
+class StoreError(OncueError):
+    http_status = 500
+    exit_code = 1
+    aws_name = "InternalFailure"

@@ -1,0 +1,172 @@
+"""All the value tests leaving one state of the index on one field, indexed by kind.
+
+This is the per-field part of event-ruler's design ("Matching with a Machine"): exact values
+are one hash lookup, whatever their number; prefixes and suffixes are one lookup per distinct
+length; numeric ranges and CIDR blocks are a stabbing query on an interval tree. Only the
+operators that cannot be indexed that way (``wildcard`` and the ``anything-but`` family) are
+tested one by one — event-ruler also keeps anything-buts in a list and documents wildcards as
+its costly case.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from typing import Generic, TypeVar
+
+from oncue.patterns.intervals import IntervalTree
+from oncue.patterns.matchers import (
+    Cidr,
+    EqualsIgnoreCase,
+    Exact,
+    Exists,
+    Matcher,
+    Numeric,
+    Prefix,
+    Suffix,
+)
+from oncue.patterns.values import Key, ip_to_int
+from oncue.types import Json
+
+__all__ = ["FieldMatcher"]
+
+T = TypeVar("T")
+
+
+class _Affixes(Generic[T]):
+    """Prefixes (or suffixes) by text, with the sorted distinct lengths to try."""
+
+    __slots__ = ("by_text", "lengths")
+
+    def __init__(self) -> None:
+        self.by_text: dict[str, list[T]] = {}
+        self.lengths: list[int] = []
+
+    def add(self, text: str, target: T) -> None:
+        targets = self.by_text.get(text)
+        if targets is None:
+            self.by_text[text] = [target]
+            if len(text) not in self.lengths:
+                insort(self.lengths, len(text))
+        else:
+            targets.append(target)
+
+    def prefixes_of(self, value: str, out: list[T]) -> None:
+        size = len(value)
+        for length in self.lengths:
+            if length > size:
+                return
+            targets = self.by_text.get(value[:length])
+            if targets:
+                out.extend(targets)
+
+    def suffixes_of(self, value: str, out: list[T]) -> None:
+        size = len(value)
+        for length in self.lengths:
+            if length > size:
+                return
+            targets = self.by_text.get(value[size - length :])
+            if targets:
+                out.extend(targets)
+
+
+class FieldMatcher(Generic[T]):
+    """Maps a leaf value to the targets of every matcher it passes. Add-only."""
+
+    __slots__ = (
+        "_cidr",
+        "_cidr_trees",
+        "_numeric",
+        "_numeric_tree",
+        "exact",
+        "exact_only",
+        "exists",
+        "lowered",
+        "prefixes",
+        "prefixes_ic",
+        "slow",
+        "suffixes",
+        "suffixes_ic",
+    )
+
+    def __init__(self) -> None:
+        self.exact: dict[Key, list[T]] = {}
+        #: True while every matcher added is an exact value: then ``exact`` is the whole story.
+        self.exact_only = True
+        self.lowered: dict[str, list[T]] = {}
+        self.prefixes: _Affixes[T] = _Affixes()
+        self.prefixes_ic: _Affixes[T] = _Affixes()
+        self.suffixes: _Affixes[T] = _Affixes()
+        self.suffixes_ic: _Affixes[T] = _Affixes()
+        self.exists: list[T] = []
+        self.slow: list[tuple[Matcher, T]] = []
+        self._numeric: list[tuple[int, int, T]] = []
+        self._numeric_tree: IntervalTree[T] | None = None
+        self._cidr: dict[int, list[tuple[int, int, T]]] = {}
+        self._cidr_trees: dict[int, IntervalTree[T]] | None = None
+
+    def add(self, matcher: Matcher, target: T) -> None:
+        if isinstance(matcher, Exact):
+            self.exact.setdefault(matcher.key, []).append(target)
+            return
+        self.exact_only = False
+        if isinstance(matcher, EqualsIgnoreCase):
+            self.lowered.setdefault(matcher.lowered, []).append(target)
+        elif isinstance(matcher, Prefix):
+            (self.prefixes_ic if matcher.ignore_case else self.prefixes).add(matcher.text, target)
+        elif isinstance(matcher, Suffix):
+            (self.suffixes_ic if matcher.ignore_case else self.suffixes).add(matcher.text, target)
+        elif isinstance(matcher, Numeric):
+            self._numeric.append((matcher.low, matcher.high, target))
+            self._numeric_tree = None
+        elif isinstance(matcher, Cidr):
+            self._cidr.setdefault(matcher.version, []).append((matcher.low, matcher.high, target))
+            self._cidr_trees = None
+        elif isinstance(matcher, Exists):
+            self.exists.append(target)
+        else:
+            self.slow.append((matcher, target))
+
+    def targets(self, value: Json, key: Key, out: list[T]) -> None:
+        """Append to ``out`` the target of every matcher ``value`` passes (``key`` is its
+        :func:`~oncue.patterns.values.value_key`, computed once per leaf by the caller)."""
+        hit = self.exact.get(key)
+        if hit:
+            out.extend(hit)
+        if type(value) is str:
+            if self.prefixes.lengths:
+                self.prefixes.prefixes_of(value, out)
+            if self.suffixes.lengths:
+                self.suffixes.suffixes_of(value, out)
+            if self.lowered or self.prefixes_ic.lengths or self.suffixes_ic.lengths:
+                lowered = value.lower()
+                hit = self.lowered.get(lowered)
+                if hit:
+                    out.extend(hit)
+                self.prefixes_ic.prefixes_of(lowered, out)
+                self.suffixes_ic.suffixes_of(lowered, out)
+            if self._cidr:
+                self._stab_cidr(value, out)
+        elif self._numeric and type(key) is int:
+            # Only numbers within EventBridge's numeric range have an int key.
+            tree = self._numeric_tree
+            if tree is None:
+                tree = self._numeric_tree = IntervalTree(self._numeric)
+            out.extend(tree.stab(key))
+        if self.exists:
+            out.extend(self.exists)
+        for matcher, target in self.slow:
+            if matcher.test(value):
+                out.append(target)
+
+    def _stab_cidr(self, value: str, out: list[T]) -> None:
+        address = ip_to_int(value)
+        if address is None:
+            return
+        trees = self._cidr_trees
+        if trees is None:
+            trees = self._cidr_trees = {
+                version: IntervalTree(items) for version, items in self._cidr.items()
+            }
+        tree = trees.get(address[0])
+        if tree is not None:
+            out.extend(tree.stab(address[1]))

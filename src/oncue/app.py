@@ -83,9 +83,7 @@ def load_handlers(module_or_file: str) -> dict[str, Callable[..., Any]]:
     """
     before = dict(default_registry)
     module = _import(module_or_file)
-    registered = {
-        name: fn for name, fn in default_registry.items() if before.get(name) is not fn
-    }
+    registered = {name: fn for name, fn in default_registry.items() if before.get(name) is not fn}
     if registered:
         return registered
     return {
@@ -116,6 +114,5 @@ def _import(module_or_file: str) -> Any:
         raise
     except Exception as exc:  # any import-time failure of user code is reported, not raised
         raise HandlerError(
-            f"{module_or_file}: the handler module failed to import: "
-            f"{type(exc).__name__}: {exc}"
+            f"{module_or_file}: the handler module failed to import: {type(exc).__name__}: {exc}"
         ) from exc

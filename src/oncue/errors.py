@@ -5,7 +5,7 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
 ``__type`` of an AWS JSON-protocol error) where AWS defines one::
 
     OncueError                         500 / exit 1
-    ├── DefinitionError (ValueError)   400 / exit 2   InvalidDefinition; .problems with JSON pointers
+    ├── DefinitionError (ValueError)   400 / exit 2   InvalidDefinition; .problems: JSON pointers
     ├── InvalidInput (ValueError)      400 / exit 2   InvalidExecutionInput: not JSON, too large
     ├── PatternError (ValueError)      400 / exit 2   InvalidEventPatternException
     ├── HandlerError                   400 / exit 2   a handler module that does not import

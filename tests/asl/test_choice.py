@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from oncue.asl.choice import (
     COMPARISON_OPERATORS,
     TYPE_TEST_OPERATORS,
+    CompiledChoiceRule,
+    JsonataChoiceRule,
     compile_choice_rule,
     compile_jsonata_choice_rule,
     parse_timestamp,
@@ -53,16 +55,41 @@ COMPARISONS = [
     ("NumericLessThanEquals", 2, 2, 2.5, None),
     ("NumericGreaterThanEquals", 2, 2, 1, {"n": 3}),
     ("BooleanEquals", True, True, False, 1),
-    ("TimestampEquals", "2024-01-01T00:00:00Z", "2024-01-01T01:00:00+01:00",
-     "2024-01-01T00:00:01Z", "yesterday"),
-    ("TimestampLessThan", "2024-01-01T00:00:00Z", "2023-12-31T23:59:59.999Z",
-     "2024-01-01T00:00:00Z", 1704067200),
-    ("TimestampGreaterThan", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00.5Z",
-     "2024-01-01T00:00:00Z", "2024-01-02"),
-    ("TimestampLessThanEquals", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z",
-     "2024-01-01T00:00:01Z", "2023-01-01t00:00:00z"),
-    ("TimestampGreaterThanEquals", "2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z",
-     "2023-12-31T00:00:00Z", None),
+    (
+        "TimestampEquals",
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T01:00:00+01:00",
+        "2024-01-01T00:00:01Z",
+        "yesterday",
+    ),
+    (
+        "TimestampLessThan",
+        "2024-01-01T00:00:00Z",
+        "2023-12-31T23:59:59.999Z",
+        "2024-01-01T00:00:00Z",
+        1704067200,
+    ),
+    (
+        "TimestampGreaterThan",
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:00.5Z",
+        "2024-01-01T00:00:00Z",
+        "2024-01-02",
+    ),
+    (
+        "TimestampLessThanEquals",
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:01Z",
+        "2023-01-01t00:00:00z",
+    ),
+    (
+        "TimestampGreaterThanEquals",
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:00Z",
+        "2023-12-31T00:00:00Z",
+        None,
+    ),
 ]
 
 
@@ -71,7 +98,9 @@ def test_the_table_covers_every_comparison_operator() -> None:
 
 
 @pytest.mark.parametrize(("name", "operand", "true", "false", "wrong"), COMPARISONS)
-def test_comparison_with_a_literal(name: str, operand: Any, true: Any, false: Any, wrong: Any) -> None:
+def test_comparison_with_a_literal(
+    name: str, operand: Any, true: Any, false: Any, wrong: Any
+) -> None:
     assert check({name: operand}, true) is True
     assert check({name: operand}, false) is False
     assert check({name: operand}, wrong) is False
@@ -244,9 +273,7 @@ def test_and_or_short_circuit_before_an_invalid_path() -> None:
 
 def test_top_level_rule_needs_next_and_nested_rules_must_not_have_it() -> None:
     assert [p.pointer for p in compile_bad({"Variable": "$.v", "IsNull": True})] == ["/R"]
-    problems = compile_bad(
-        {"Not": {"Variable": "$.v", "IsNull": True, "Next": "X"}, "Next": "N"}
-    )
+    problems = compile_bad({"Not": {"Variable": "$.v", "IsNull": True, "Next": "X"}, "Next": "N"})
     assert [p.pointer for p in problems] == ["/R/Not/Next"]
     nested = compile_ok({"Variable": "$.v", "IsNull": True}, top_level=False)
     assert nested.next is None
@@ -266,7 +293,10 @@ def test_top_level_rule_needs_next_and_nested_rules_must_not_have_it() -> None:
         ({"Not": [], "Next": "N"}, ["/R/Not"]),
         ({"Variable": "$.v", "StringEqualsPath": "nope", "Next": "N"}, ["/R/StringEqualsPath"]),
         ({"Variable": "$.v", "IsNull": True, "Next": 4}, ["/R/Next"]),
-        ({"Variable": "$.v", "StringMatchesPath": "$.p", "Next": "N"}, ["/R/StringMatchesPath", "/R"]),
+        (
+            {"Variable": "$.v", "StringMatchesPath": "$.p", "Next": "N"},
+            ["/R/StringMatchesPath", "/R"],
+        ),
     ],
 )
 def test_malformed_rules(raw: dict[str, Any], pointers: list[str]) -> None:
@@ -292,7 +322,8 @@ def test_a_rule_that_is_not_an_object() -> None:
 
 def test_top_level_assign_is_kept() -> None:
     rule = compile_ok({"Variable": "$.v", "IsNull": True, "Next": "N", "Assign": {"x": 1}})
-    assert getattr(rule, "assign") == {"x": 1}
+    assert isinstance(rule, CompiledChoiceRule)
+    assert rule.assign == {"x": 1}
 
 
 @pytest.mark.parametrize(
@@ -345,7 +376,8 @@ def test_jsonata_rules_are_checked_and_kept() -> None:
     )
     assert problems == []
     assert rule is not None and rule.next == "N"
-    assert getattr(rule, "condition") == "{% $states.input.x > 1 %}"
+    assert isinstance(rule, JsonataChoiceRule)
+    assert rule.condition == "{% $states.input.x > 1 %}"
     literal = compile_jsonata_choice_rule(
         {"Condition": True, "Next": "N"}, pointer="/R", problems=problems
     )

@@ -346,9 +346,7 @@ def test_template_problems_are_joined_onto_the_field_pointer() -> None:
 
 
 def test_templates_are_compiled_into_the_model() -> None:
-    sm = parse_definition(
-        one({"Type": "Pass", "End": True, "Parameters": {"v.$": "$.x", "k": 1}})
-    )
+    sm = parse_definition(one({"Type": "Pass", "End": True, "Parameters": {"v.$": "$.x", "k": 1}}))
     state = sm.states["A"]
     assert isinstance(state, PassState) and state.parameters is not None
     assert state.parameters.evaluate(Scope(input={"x": 2}, context={})) == {"v": 2, "k": 1}
@@ -391,7 +389,10 @@ def test_task_is_built() -> None:
 
 def test_task_requires_a_resource_arn() -> None:
     assert found(one({"Type": "Task", "End": True})) == [
-        ("/States/A", "SCHEMA_VALIDATION_FAILED: The field 'Resource' is required by state type 'Task'")
+        (
+            "/States/A",
+            "SCHEMA_VALIDATION_FAILED: The field 'Resource' is required by state type 'Task'",
+        )
     ]
     assert found(one({"Type": "Task", "End": True, "Resource": "notify"})) == [
         (
@@ -438,7 +439,10 @@ def task_with(**fields: Any) -> dict[str, Any]:
         ({"ErrorEquals": "X"}, "/States/A/Retry/0/ErrorEquals"),
         ({"ErrorEquals": [1]}, "/States/A/Retry/0/ErrorEquals/0"),
         ({"ErrorEquals": ["X"], "IntervalSeconds": 0}, "/States/A/Retry/0/IntervalSeconds"),
-        ({"ErrorEquals": ["X"], "IntervalSeconds": 100_000_000}, "/States/A/Retry/0/IntervalSeconds"),
+        (
+            {"ErrorEquals": ["X"], "IntervalSeconds": 100_000_000},
+            "/States/A/Retry/0/IntervalSeconds",
+        ),
         ({"ErrorEquals": ["X"], "MaxAttempts": -1}, "/States/A/Retry/0/MaxAttempts"),
         ({"ErrorEquals": ["X"], "MaxAttempts": 1.5}, "/States/A/Retry/0/MaxAttempts"),
         ({"ErrorEquals": ["X"], "BackoffRate": 0.9}, "/States/A/Retry/0/BackoffRate"),
@@ -622,7 +626,10 @@ def test_choice_is_built_and_evaluates() -> None:
             {"Choices": [{"Variable": "$.x", "IsNull": True, "Next": "B"}], "Default": "Nope"},
             ["/States/A/Default"],
         ),
-        ({"Choices": [{"Variable": "$.x", "IsNull": True}], "Default": "B"}, ["/States/A/Choices/0"]),
+        (
+            {"Choices": [{"Variable": "$.x", "IsNull": True}], "Default": "B"},
+            ["/States/A/Choices/0"],
+        ),
         (
             {"Choices": [{"Variable": "$.x", "IsNull": True, "Next": "B"}], "End": True},
             ["/States/A/End"],
@@ -766,7 +773,10 @@ def test_map_distributed_mode_is_not_supported() -> None:
 
 def test_map_needs_a_processor() -> None:
     assert found(one({"Type": "Map", "End": True})) == [
-        ("/States/A", "SCHEMA_VALIDATION_FAILED: The field 'ItemProcessor' is required by state type 'Map'")
+        (
+            "/States/A",
+            "SCHEMA_VALIDATION_FAILED: The field 'ItemProcessor' is required by state type 'Map'",
+        )
     ]
 
 
@@ -835,23 +845,30 @@ def test_jsonpath_fields_are_errors_in_jsonata_states() -> None:
         "/States/A/OutputPath",
     ]
     assert found(definition)[0][1] == (
-        "SCHEMA_VALIDATION_FAILED: Field 'InputPath' is only supported when QueryLanguage is JSONPath"
+        "SCHEMA_VALIDATION_FAILED: "
+        "Field 'InputPath' is only supported when QueryLanguage is JSONPath"
     )
 
 
 def test_jsonata_fields_are_errors_in_jsonpath_states() -> None:
-    definition = one({"Type": "Task", "Resource": LAMBDA, "End": True, "Arguments": {}, "Output": 1})
+    definition = one(
+        {"Type": "Task", "Resource": LAMBDA, "End": True, "Arguments": {}, "Output": 1}
+    )
     assert pointers(definition) == ["/States/A/Arguments", "/States/A/Output"]
 
 
 def test_a_state_may_opt_into_jsonata_but_not_out_of_it() -> None:
     assert_valid(one({"Type": "Pass", "End": True, "QueryLanguage": "JSONata", "Output": 1}))
-    definition = one({"Type": "Pass", "End": True, "QueryLanguage": "JSONPath"}, QueryLanguage="JSONata")
+    definition = one(
+        {"Type": "Pass", "End": True, "QueryLanguage": "JSONPath"}, QueryLanguage="JSONata"
+    )
     assert pointers(definition) == ["/States/A/QueryLanguage"]
 
 
 def test_assign_is_allowed_in_jsonpath_states() -> None:
-    state = parse_definition(one({"Type": "Pass", "End": True, "Assign": {"a.$": "$.x"}})).states["A"]
+    state = parse_definition(one({"Type": "Pass", "End": True, "Assign": {"a.$": "$.x"}})).states[
+        "A"
+    ]
     assert state.assign == {"a.$": "$.x"}
 
 
@@ -906,6 +923,10 @@ def test_several_problems_are_reported_together() -> None:
     )
 
 
+CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+ORDER_ID = "States.Format('o-{}', $.order.id)"
+CAUSE = "States.Format('order {}', $.order.id)"
+
 BIG = {
     "Comment": "Parallel inside Map inside Parallel",
     "StartAt": "Prepare",
@@ -940,19 +961,21 @@ BIG = {
                                                 "States": {
                                                     "Notify restaurant": {
                                                         "Type": "Task",
-                                                        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                                                        "Resource": CALLBACK,
                                                         "Parameters": {
                                                             "FunctionName": LAMBDA,
                                                             "Payload": {
                                                                 "token.$": "$$.Task.Token",
-                                                                "id.$": "States.Format('o-{}', $.order.id)",
+                                                                "id.$": ORDER_ID,
                                                             },
                                                         },
                                                         "TimeoutSeconds": 600,
                                                         "HeartbeatSeconds": 60,
                                                         "Retry": [
                                                             {
-                                                                "ErrorEquals": ["Lambda.TooManyRequestsException"],
+                                                                "ErrorEquals": [
+                                                                    "Lambda.TooManyRequestsException"
+                                                                ],
                                                                 "IntervalSeconds": 2,
                                                                 "MaxAttempts": 5,
                                                                 "BackoffRate": 1.5,
@@ -975,8 +998,14 @@ BIG = {
                                                         "Choices": [
                                                             {
                                                                 "And": [
-                                                                    {"Variable": "$.status", "IsPresent": True},
-                                                                    {"Variable": "$.status", "StringEquals": "ACCEPTED"},
+                                                                    {
+                                                                        "Variable": "$.status",
+                                                                        "IsPresent": True,
+                                                                    },
+                                                                    {
+                                                                        "Variable": "$.status",
+                                                                        "StringEquals": "ACCEPTED",
+                                                                    },
                                                                 ],
                                                                 "Next": "Accepted",
                                                             }
@@ -987,15 +1016,23 @@ BIG = {
                                                     "Declined": {
                                                         "Type": "Fail",
                                                         "Error": "OrderDeclined",
-                                                        "CausePath": "States.Format('order {}', $.order.id)",
+                                                        "CausePath": CAUSE,
                                                     },
                                                 },
                                             },
                                             {
                                                 "StartAt": "Pause",
                                                 "States": {
-                                                    "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Log"},
-                                                    "Log": {"Type": "Pass", "Result": {"logged": True}, "End": True},
+                                                    "Pause": {
+                                                        "Type": "Wait",
+                                                        "Seconds": 1,
+                                                        "Next": "Log",
+                                                    },
+                                                    "Log": {
+                                                        "Type": "Pass",
+                                                        "Result": {"logged": True},
+                                                        "End": True,
+                                                    },
                                                 },
                                             },
                                         ],
@@ -1046,8 +1083,9 @@ def test_a_big_nested_definition_validates() -> None:
 
 
 def test_validate_definition_never_raises() -> None:
-    for junk in (None, 1, "", "[]", "{", b"\xff", {"States": None}, {"StartAt": []}):
-        assert validate_definition(junk) != []  # type: ignore[arg-type]
+    junk: list[Any] = [None, 1, "", "[]", "{", b"\xff", {"States": None}, {"StartAt": []}]
+    for item in junk:
+        assert validate_definition(item) != []
 
 
 def test_deep_nesting_is_a_definition_error() -> None:

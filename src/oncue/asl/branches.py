@@ -17,6 +17,7 @@ Python stack.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from oncue.asl.evaluation import Expression, StatesFailure
@@ -137,7 +138,7 @@ def _pump(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
         index = progress.next_index
         progress.next_index += 1
         child = turn.new_child(frame, index, state.item_processor)
-        turn.later_call(child, lambda c=child: _start_iteration(turn, frame, c, state))
+        turn.later_call(child, partial(_start_iteration, turn, frame, child, state))
     if frame.children or progress.next_index < total:
         return None
     frame.wait = None

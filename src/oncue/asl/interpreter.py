@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from oncue.asl.commands import (
     ArmTimer,
@@ -312,21 +313,9 @@ class _Turn:
             transition = self.run_state(frame)
 
     def run_state(self, frame: Frame) -> _Transition:
-        from oncue.asl import branches, simple, tasks
-
         state = self.state_of(frame)
-        handler = {
-            "Pass": simple.run_pass,
-            "Choice": simple.run_choice,
-            "Wait": simple.run_wait,
-            "Succeed": simple.run_succeed,
-            "Fail": simple.run_fail,
-            "Task": tasks.run_task,
-            "Parallel": branches.run_parallel,
-            "Map": branches.run_map,
-        }[state.type]
         try:
-            return handler(self, frame, state)  # type: ignore[operator]
+            return _handlers()[state.type](self, frame, state)
         except StatesFailure as failure:
             return self.fail_state(frame, failure.error, failure.cause)
 
@@ -475,6 +464,28 @@ class _Turn:
         self.s.frames[child.key] = child
         parent.children[index] = child
         return child
+
+
+_StateHandler = Callable[["_Turn", Frame, Any], _Transition]
+_HANDLERS: dict[str, _StateHandler] = {}
+
+
+def _handlers() -> dict[str, _StateHandler]:
+    """State type -> handler (the handler modules import this one, so bind on first use)."""
+    if not _HANDLERS:
+        from oncue.asl import branches, simple, tasks
+
+        _HANDLERS.update(
+            Pass=simple.run_pass,
+            Choice=simple.run_choice,
+            Wait=simple.run_wait,
+            Succeed=simple.run_succeed,
+            Fail=simple.run_fail,
+            Task=tasks.run_task,
+            Parallel=branches.run_parallel,
+            Map=branches.run_map,
+        )
+    return _HANDLERS
 
 
 def _error_details(error: str | None, cause: str | None) -> dict[str, object]:

@@ -7,7 +7,7 @@ raised as :class:`StatesFailure` is routed to Retry/Catch by the caller.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from oncue.asl.evaluation import Expression, Scope, StatesFailure
@@ -101,7 +101,7 @@ def parse_timestamp(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {text}")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def run_succeed(turn: _Turn, frame: Frame, state: SucceedState) -> _Transition:

@@ -62,12 +62,24 @@ def cli() -> None:
 @click.argument("definition", type=click.Path(dir_okay=False))
 @click.option("--input", "input_text", metavar="JSON", help="Execution input as JSON text.")
 @click.option("--input-file", type=click.Path(dir_okay=False), help="Execution input file.")
-@click.option("--handlers", "handlers_spec", metavar="MODULE_OR_FILE", multiple=True,
-              help="Python module or file that registers task handlers (repeatable).")
-@click.option("--time-skipping", is_flag=True,
-              help="Wait states, retry back-offs and timeouts advance a virtual clock at once.")
-@click.option("--history", "with_history", is_flag=True,
-              help="Include the execution history (GetExecutionHistory events).")
+@click.option(
+    "--handlers",
+    "handlers_spec",
+    metavar="MODULE_OR_FILE",
+    multiple=True,
+    help="Python module or file that registers task handlers (repeatable).",
+)
+@click.option(
+    "--time-skipping",
+    is_flag=True,
+    help="Wait states, retry back-offs and timeouts advance a virtual clock at once.",
+)
+@click.option(
+    "--history",
+    "with_history",
+    is_flag=True,
+    help="Include the execution history (GetExecutionHistory events).",
+)
 @click.option("--name", default=None, help="Execution name (default: a new UUID).")
 def execute_command(
     definition: str,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 __all__ = ["Clock", "SystemClock", "VirtualClock"]
@@ -19,7 +19,7 @@ class SystemClock:
     """Wall-clock time in UTC; sleeping really sleeps."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def sleep_until(self, due: datetime) -> None:
         delay = (due - self.now()).total_seconds()
@@ -35,7 +35,7 @@ class VirtualClock:
     """
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime.now(timezone.utc)
+        self._now = start or datetime.now(UTC)
 
     def now(self) -> datetime:
         return self._now
@@ -44,5 +44,4 @@ class VirtualClock:
         self._now += timedelta(seconds=seconds)
 
     async def sleep_until(self, due: datetime) -> None:
-        if due > self._now:
-            self._now = due
+        self._now = max(self._now, due)

@@ -116,7 +116,11 @@ def resolve_handler(
             )
         body = params.get("Payload", {})
         return _found(
-            lambda_function_name(function), handlers, body, wrap=True, region=region,
+            lambda_function_name(function),
+            handlers,
+            body,
+            wrap=True,
+            region=region,
             account=account,
         )
     return Resolved(
@@ -162,9 +166,7 @@ def _wants_context(handler: Handler) -> bool:
         params = list(inspect.signature(handler).parameters.values())
     except (TypeError, ValueError):
         return True
-    positional = [
-        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 

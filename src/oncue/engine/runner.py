@@ -13,6 +13,7 @@ timer (a Wait state, a retry back-off, a timeout), the clock jumps to it at once
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 from collections import deque
 from collections.abc import Mapping
@@ -236,10 +237,8 @@ class _Run:
     async def wait_for_timer_or_task(self, due: datetime) -> None:
         self.wakeup.clear()
         delay = max(0.0, (due - self.clock.now()).total_seconds())
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wakeup.wait(), timeout=delay)
-        except TimeoutError:
-            pass
 
     def fire_due_timers(self) -> None:
         now = self.clock.now()

@@ -1,0 +1,148 @@
+"""The rule index against the reference matcher, and its add/remove/replace behaviour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import oncue.patterns
+from oncue.patterns import Leaf, RuleIndex, compile_pattern, flatten, matches
+
+# A small vocabulary so that generated patterns and events often meet.
+KEYS = ["a", "b", "c.d"]
+STRINGS = ["", "x", "xy", "Xy", "yx", "10.0.0.1", "a*b"]
+NUMBERS = [-1, 0, 1, 1.5, 2, 1e10]
+scalars = st.sampled_from([*STRINGS, *NUMBERS, True, False, None])
+
+events: st.SearchStrategy[Any] = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(KEYS), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+#: Events are objects; most name the keys the patterns name.
+top_events = st.dictionaries(st.sampled_from(KEYS), events, min_size=2, max_size=3)
+
+operators = st.one_of(
+    scalars,
+    st.builds(lambda s: {"prefix": s}, st.sampled_from(STRINGS)),
+    st.builds(lambda s: {"suffix": s}, st.sampled_from(STRINGS)),
+    st.builds(lambda s: {"prefix": {"equals-ignore-case": s}}, st.sampled_from(STRINGS)),
+    st.builds(lambda s: {"suffix": {"equals-ignore-case": s}}, st.sampled_from(STRINGS)),
+    st.builds(lambda s: {"equals-ignore-case": s}, st.sampled_from(STRINGS)),
+    st.builds(lambda s: {"wildcard": s}, st.sampled_from(["*", "x*", "*y", "x*y", "a\\*b"])),
+    st.builds(lambda v: {"anything-but": v}, st.sampled_from(["x", 1, ["x", "xy"], [0, 2]])),
+    st.builds(lambda s: {"anything-but": {"prefix": s}}, st.sampled_from(["x", "y"])),
+    st.builds(lambda s: {"anything-but": {"suffix": s}}, st.sampled_from(["x", "y"])),
+    st.builds(lambda s: {"anything-but": {"equals-ignore-case": s}}, st.sampled_from(["x", "XY"])),
+    st.builds(lambda s: {"anything-but": {"wildcard": s}}, st.sampled_from(["x*", "*y"])),
+    st.builds(lambda n: {"numeric": [">", n]}, st.sampled_from([-1, 0, 1])),
+    st.builds(lambda n: {"numeric": [">=", n, "<", n + 1.5]}, st.sampled_from([-1, 0, 1])),
+    st.builds(lambda n: {"numeric": ["=", n]}, st.sampled_from([0, 1, 1.5])),
+    st.builds(lambda b: {"exists": b}, st.booleans()),
+    st.just({"cidr": "10.0.0.0/24"}),
+)
+
+
+def _patterns(depth: int) -> st.SearchStrategy[dict[str, Any]]:
+    field = st.lists(operators, min_size=1, max_size=3)
+    value = field if depth == 0 else field | _patterns(depth - 1)
+    body = st.dictionaries(st.sampled_from(KEYS), value, min_size=1, max_size=2)
+    if depth == 0:
+        return body
+    alternatives = st.lists(_patterns(depth - 1), min_size=2, max_size=2)
+    return body | st.builds(lambda b, alts: {**b, "$or": alts}, body, alternatives)
+
+
+patterns = _patterns(2)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(patterns, min_size=1, max_size=6), st.lists(top_events, min_size=1, max_size=4))
+def test_index_agrees_with_reference(
+    rule_patterns: list[dict[str, Any]], event_list: list[Any]
+) -> None:
+    compiled = [compile_pattern(pattern) for pattern in rule_patterns]
+    index = RuleIndex()
+    for number, pattern in enumerate(compiled):
+        index.add(f"r{number}", pattern)
+    for event in event_list:
+        expected = {f"r{n}" for n, pattern in enumerate(compiled) if matches(pattern, event)}
+        assert index.match(event) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(patterns, min_size=2, max_size=6), top_events, st.data())
+def test_index_after_removals_agrees(
+    rule_patterns: list[dict[str, Any]], event: dict[str, Any], data: st.DataObject
+) -> None:
+    index = RuleIndex()
+    live = {}
+    for number, pattern in enumerate(rule_patterns):
+        live[f"r{number}"] = compile_pattern(pattern)
+        index.add(f"r{number}", live[f"r{number}"])
+    removed = data.draw(st.sets(st.sampled_from(sorted(live))))
+    for rule_id in removed:
+        index.remove(rule_id)
+        del live[rule_id]
+    assert len(index) == len(live)
+    assert index.match(event) == {r for r, p in live.items() if matches(p, event)}
+
+
+def test_replacing_a_rule_uses_the_new_pattern() -> None:
+    index = RuleIndex()
+    index.add("r", compile_pattern({"source": ["a"]}))
+    index.add("s", compile_pattern({"source": ["a"]}))
+    assert index.match({"source": "a"}) == {"r", "s"}
+    index.add("r", compile_pattern({"source": ["b"]}))
+    assert index.match({"source": "a"}) == {"s"}
+    assert index.match({"source": "b"}) == {"r"}
+    assert "r" in index
+
+
+def test_remove_unknown_rule_raises() -> None:
+    index = RuleIndex()
+    try:
+        index.remove("nope")
+    except KeyError:
+        return
+    raise AssertionError("remove of an unknown id must raise KeyError")
+
+
+def test_many_rules_share_states_and_match_exactly() -> None:
+    index = RuleIndex()
+    for number in range(2000):
+        pattern = {"source": [f"s{number % 50}"], "detail": {"n": [{"numeric": [">", number]}]}}
+        index.add(f"r{number}", compile_pattern(pattern))
+    hits = index.match({"source": "s7", "detail": {"n": 120}})
+    assert hits == {f"r{n}" for n in range(7, 120, 50)}
+
+
+def test_flatten_paths_and_traces() -> None:
+    leaves = flatten({"a": {"b": [1, {"c": "x"}]}, "d.e": None, "f": {}})
+    assert leaves == (
+        Leaf(path="a.b", value=1, trace=((0, 0),)),
+        Leaf(path="a.b.c", value="x", trace=((0, 1),)),
+        Leaf(path="d.e", value=None),
+    )
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(oncue.patterns.__all__) == sorted(
+        [
+            "REQUIRED_TEST_EVENT_FIELDS",
+            "Condition",
+            "Leaf",
+            "Pattern",
+            "RuleIndex",
+            "compile_pattern",
+            "flatten",
+            "matches",
+            "parse_test_event",
+        ]
+    )

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ INFO = ExecutionInfo(
     region="us-east-1",
     account="123456789012",
 )
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def chain(n: int) -> dict[str, Any]:
@@ -122,8 +122,10 @@ def main() -> None:
     print("  memory per run (tracemalloc peak vs. history JSON size):")
     for n in (1000, 2000, 4000):
         peak, history = memory_profile(n)
-        print(f"    {n:5d} states: peak {peak / 1e6:6.2f} MB, history {history / 1e6:6.2f} MB, "
-              f"peak/history {peak / history:4.2f}")
+        print(
+            f"    {n:5d} states: peak {peak / 1e6:6.2f} MB, history {history / 1e6:6.2f} MB, "
+            f"peak/history {peak / history:4.2f}"
+        )
     for n in (10, args.states):
         print(f"oncue execute, {n} states, whole process: {cli_seconds(n) * 1000:.0f} ms")
 

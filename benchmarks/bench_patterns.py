@@ -36,7 +36,7 @@ REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
 
 
 def make_event(rng: random.Random, number: int) -> dict[str, Any]:
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "sku": f"SKU-{rng.randrange(10_000):05d}",
             "quantity": rng.randrange(1, 5),

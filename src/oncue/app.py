@@ -19,14 +19,23 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from oncue.errors import HandlerError
+from oncue.asl.loader import load_definition
+from oncue.errors import DefinitionError, HandlerError, Problem
+from oncue.types import Json
 
-__all__ = ["HandlerRegistry", "default_registry", "handler", "load_handlers"]
+__all__ = [
+    "HandlerRegistry",
+    "default_registry",
+    "handler",
+    "load_definition_file",
+    "load_handlers",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -116,3 +125,15 @@ def _import(module_or_file: str) -> Any:
         raise HandlerError(
             f"{module_or_file}: the handler module failed to import: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def load_definition_file(path: str | os.PathLike[str]) -> dict[str, Json]:
+    """Read and parse a definition file (``.json``, ``.yaml`` or ``.yml`` alike)."""
+    name = os.fspath(path)
+    try:
+        data = Path(name).read_bytes()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        message = f"cannot read the definition file {name}: {reason}"
+        raise DefinitionError([Problem(pointer="", message=message)], source=name) from None
+    return load_definition(data, source=name)

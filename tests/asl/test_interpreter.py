@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oncue.asl.commands import (
@@ -31,7 +31,7 @@ INFO = ExecutionInfo(
     region="us-east-1",
     account="123456789012",
 )
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:f"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import heapq
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -28,8 +28,7 @@ from oncue.asl.commands import (
     TimerFired,
 )
 from oncue.asl.interpreter import Interpreter
-from oncue.asl.validate import validate_definition
-from oncue.asl.validate import parse_definition
+from oncue.asl.validate import parse_definition, validate_definition
 
 INFO = ExecutionInfo(
     execution_arn="arn:aws:states:us-east-1:123456789012:execution:P:e",
@@ -40,13 +39,13 @@ INFO = ExecutionInfo(
     region="us-east-1",
     account="123456789012",
 )
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:f"
 TERMINAL = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
 
 PATHS = ["$", "$.a", "$.b.c", "$.missing", "$.arr", "$.arr[0]", "$.arr[*]", "$$.State.Name"]
 REFS = ["$", "$.r", "$.a.x", "$.b.c", "$.new.deep"]
-DYNAMIC = PATHS + ["States.Format('{}', $.a)", "States.ArrayLength($.arr)", "States.UUID()"]
+DYNAMIC = [*PATHS, "States.Format('{}', $.a)", "States.ArrayLength($.arr)", "States.UUID()"]
 ERRORS = ["E1", "E2", "States.ALL", "States.TaskFailed", "States.Timeout"]
 
 _UNIQUE = itertools.count()

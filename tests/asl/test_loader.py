@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oncue.asl.loader import load_definition, load_definition_file
+from oncue.app import load_definition_file
+from oncue.asl.loader import load_definition
 from oncue.errors import DefinitionError
 
 DEFINITION = {"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}

@@ -750,25 +750,28 @@ def test_map_unsupported_fields_say_so() -> None:
     ]
 
 
-def test_map_distributed_mode_is_not_supported() -> None:
+def test_map_distributed_mode_without_a_reader_runs_inline() -> None:
     processor = {
         "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
         "StartAt": "M1",
         "States": {"M1": {"Type": "Succeed"}},
     }
-    problems = found(one({"Type": "Map", "End": True, "ItemProcessor": processor}))
-    assert problems == [
-        (
-            "/States/A/ItemProcessor/ProcessorConfig/Mode",
-            "SCHEMA_VALIDATION_FAILED: Mode 'DISTRIBUTED' is not supported (inline Map only)",
-        ),
+    assert_valid(one({"Type": "Map", "End": True, "ItemProcessor": processor}))
+    inline = {**processor, "ProcessorConfig": {"Mode": "INLINE", "ExecutionType": "EXPRESS"}}
+    assert found(one({"Type": "Map", "End": True, "ItemProcessor": inline})) == [
         (
             "/States/A/ItemProcessor/ProcessorConfig/ExecutionType",
-            "SCHEMA_VALIDATION_FAILED: Field 'ExecutionType' is not supported (inline Map only)",
-        ),
+            "SCHEMA_VALIDATION_FAILED: Field 'ExecutionType' is only allowed when 'Mode' is "
+            "DISTRIBUTED",
+        )
     ]
-    inline = {**processor, "ProcessorConfig": {"Mode": "INLINE"}}
-    assert_valid(one({"Type": "Map", "End": True, "ItemProcessor": inline}))
+    odd = {**processor, "ProcessorConfig": {"Mode": "SIDEWAYS"}}
+    assert found(one({"Type": "Map", "End": True, "ItemProcessor": odd})) == [
+        (
+            "/States/A/ItemProcessor/ProcessorConfig/Mode",
+            "SCHEMA_VALIDATION_FAILED: The value for 'Mode' must be INLINE or DISTRIBUTED",
+        )
+    ]
 
 
 def test_map_needs_a_processor() -> None:

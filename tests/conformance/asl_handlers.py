@@ -54,7 +54,7 @@ class ItemFailed(Exception):
 def _named_error(name: str, message: str) -> Exception:
     # Lambda reports the exception's type name as the error name; build one on the fly so a
     # case can ask for ErrorA, ErrorB, ... as in the "Complex retry scenarios" example.
-    cls = type(name, (Exception,), {})
+    cls: type[Exception] = type(name, (Exception,), {})
     return cls(message)
 
 

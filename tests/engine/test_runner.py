@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from oncue import InvalidInput, TaskContext, execute
 
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
 

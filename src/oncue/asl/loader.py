@@ -6,16 +6,14 @@ YAML's messages about JSON are vaguer. Whatever fails becomes a :class:`Definiti
 whose message starts with the diagnostic code AWS uses for unparsable definitions
 (``INVALID_JSON_DESCRIPTION``; ``MISSING_DESCRIPTION`` for an empty one).
 
-:func:`load_definition_file` is the one function in ``oncue.asl`` that touches the file
-system; it only reads the file and hands the text to :func:`load_definition`.
+Reading files is the caller's business (``oncue.app.load_definition_file``): this module,
+like the rest of ``oncue.asl``, does no I/O.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
@@ -24,7 +22,7 @@ from oncue.asl.fields import child
 from oncue.errors import DefinitionError, Problem
 from oncue.types import Json
 
-__all__ = ["load_definition", "load_definition_file"]
+__all__ = ["load_definition"]
 
 
 class _JsonLikeLoader(yaml.SafeLoader):
@@ -124,14 +122,3 @@ def load_definition(text: str | bytes, *, source: str | None = None) -> dict[str
             source,
         )
     return value
-
-
-def load_definition_file(path: str | os.PathLike[str]) -> dict[str, Json]:
-    """Read and parse a definition file (``.json``, ``.yaml`` or ``.yml`` alike)."""
-    name = os.fspath(path)
-    try:
-        data = Path(name).read_bytes()
-    except OSError as error:
-        reason = error.strerror or str(error)
-        _fail(f"cannot read the definition file {name}: {reason}", name)
-    return load_definition(data, source=name)

@@ -482,17 +482,25 @@ def _processor(ctx: _Ctx) -> BodyLike | None:
         for name in config:
             if name not in ("Mode", "ExecutionType"):
                 checker.schema(child(config_at, name), f"Field '{name}' is not supported")
+        # A DISTRIBUTED Map whose items come from its input (no ItemReader, ResultWriter or
+        # ItemBatcher, which the state's field table rejects) runs here like an inline one:
+        # same results, same Retry/Catch and tolerated-failure rules, iterations recorded as
+        # MapIteration* events rather than as a child Map Run.
         mode = config.get("Mode", "INLINE")
-        if mode == "DISTRIBUTED":
+        if mode not in ("INLINE", "DISTRIBUTED"):
             checker.schema(
-                child(config_at, "Mode"), "Mode 'DISTRIBUTED' is not supported (inline Map only)"
+                child(config_at, "Mode"), "The value for 'Mode' must be INLINE or DISTRIBUTED"
             )
-        elif mode != "INLINE":
-            checker.schema(child(config_at, "Mode"), "The value for 'Mode' must be INLINE")
-        if "ExecutionType" in config:
+        execution_type = config.get("ExecutionType")
+        if execution_type is not None and mode != "DISTRIBUTED":
             checker.schema(
                 child(config_at, "ExecutionType"),
-                "Field 'ExecutionType' is not supported (inline Map only)",
+                "Field 'ExecutionType' is only allowed when 'Mode' is DISTRIBUTED",
+            )
+        elif execution_type is not None and execution_type not in ("STANDARD", "EXPRESS"):
+            checker.schema(
+                child(config_at, "ExecutionType"),
+                "The value for 'ExecutionType' must be STANDARD or EXPRESS",
             )
     body = parse_body(checker, processor, at, table=PROCESSOR_FIELDS, owner=f"'{key}'")
     return None if body is None else _body_like(body, checker)

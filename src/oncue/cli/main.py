@@ -13,9 +13,8 @@ from typing import Any, NoReturn
 
 import click
 
-from oncue.app import load_handlers
+from oncue.app import load_definition_file, load_handlers
 from oncue.asl.jsonutil import loads
-from oncue.asl.loader import load_definition_file
 from oncue.asl.validate import parse_definition, validate_definition
 from oncue.engine.runner import execute
 from oncue.errors import InvalidInput, OncueError

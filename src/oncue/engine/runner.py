@@ -53,7 +53,11 @@ from oncue.engine.invoke import (
 from oncue.errors import InvalidInput
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, MAX_PAYLOAD_BYTES, Json
 
-__all__ = ["ExecutionResult", "execute", "execute_async"]
+__all__ = ["IDLE_GRACE_SECONDS", "ExecutionResult", "execute", "execute_async"]
+
+#: With time skipping, how long running handlers may go without progress before the
+#: execution counts as idle and the virtual clock jumps to the next timer.
+IDLE_GRACE_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,10 +212,21 @@ class _Run:
                 self.apply(self.interpreter.step(state, event, now=self.clock.now()))
                 continue
             due = self.next_timer()
-            if self.tasks and (due is None or self.skip):
-                # Something is running: wait for it (time skips only when all is idle).
+            if self.tasks and due is None:
                 self.wakeup.clear()
                 await self.wakeup.wait()
+                continue
+            if self.tasks and self.skip and due is not None:
+                # Handlers are running. Give them a moment; if every one of them is suspended
+                # (awaiting something that does not come), the execution is idle and the
+                # virtual clock jumps to the next timer, so a task timeout can be tested.
+                self.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), timeout=IDLE_GRACE_SECONDS)
+                if self.events or not self.tasks:
+                    continue
+                await self.clock.sleep_until(due)
+                self.fire_due_timers()
                 continue
             if due is None:
                 self.push(

@@ -15,6 +15,7 @@ Every ``asl/*.yaml`` file holds the cases of one topic. A case is::
       cause_contains: ...      # optional: a fragment of the cause
       history: [...]           # optional: every event, without timestamps
       history_types: [...]     # optional: just the ordered event types
+      history_subsequence: [...]   # optional: partial events (any keys) that appear in order
     options: {name, state_machine_name, test_timeout}   # optional
 
 Expected values may contain a matcher wherever a JSON value goes: ``{"$match": "any"}``,
@@ -37,6 +38,8 @@ from typing import Any
 import asl_handlers  # the folder is on sys.path (pytest's rootdir-relative import)
 import pytest
 import yaml
+
+from oncue import execute
 
 CASES_DIR = Path(__file__).parent / "asl"
 START_TIME = datetime(2024, 1, 1, tzinfo=UTC)
@@ -164,6 +167,24 @@ def _check_history(expected: list[dict[str, Any]], history: list[dict[str, Any]]
         )
 
 
+def _check_subsequence(expected: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
+    """Each expected (partial) event must appear, in order, among the actual events."""
+    actual = [_normalise_event(event) for event in history]
+    position = 0
+    for exp in expected:
+        while position < len(actual):
+            candidate = actual[position]
+            position += 1
+            fields = {key: candidate[key] for key in exp if key in candidate}
+            if len(fields) == len(exp) and not list(_differences(exp, fields)):
+                break
+        else:
+            pytest.fail(
+                f"no event matching {json.dumps(exp)} in order; actual events:\n"
+                + "\n".join(json.dumps(event) for event in actual)
+            )
+
+
 def _result_summary(result: Any) -> str:
     return (
         f"status={result.status!r} error={result.error!r} cause={result.cause!r} "
@@ -214,8 +235,6 @@ def _params() -> list[Any]:
 
 @pytest.mark.parametrize(("case_id", "case"), _params())
 def test_asl_case(case_id: str, case: dict[str, Any]) -> None:
-    from oncue import execute
-
     options = case.get("options", {})
     result = execute(
         case["definition"],
@@ -242,6 +261,8 @@ def test_asl_case(case_id: str, case: dict[str, Any]) -> None:
         assert expect["cause_contains"] in result.cause, f"{case_id}: {summary}"
     if "history" in expect:
         _check_history(expect["history"], result.history)
+    if "history_subsequence" in expect:
+        _check_subsequence(expect["history_subsequence"], result.history)
     if "history_types" in expect:
         types = [event["type"] for event in result.history]
         assert types == expect["history_types"], (

@@ -1,31 +1,25 @@
-"""Check each state of a definition and build its model; check each body's transitions.
+"""Check each state of a definition and build its model; check each body of states.
 
-One builder per state type, after the shared checks of :func:`parse_state` (the field table,
-the query language, ``Next``/``End``). :func:`parse_body` checks a set of states with a start
-(the top level, a Parallel branch, a Map's ItemProcessor): state names, transition targets,
-reachability and the presence of a terminal state. The sections of the AWS documentation
-each check implements are named next to it.
+:func:`parse_state` makes the checks every state shares (the field table, the query language,
+``Next``/``End``), then calls its type's builder: Parallel and Map are built here, because their
+branches and processors are bodies parsed recursively by :func:`parse_body`; the other types
+are built in :mod:`oncue.asl.validate_leaf_states`. :func:`parse_body` checks a set of states
+with a start (the top level, a Parallel branch, a Map's ItemProcessor) and leaves the graph
+checks (state names, transition targets, reachability, a terminal state) to
+:mod:`oncue.asl.validate_graph`. The sections of the AWS documentation each check implements
+are named next to it.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from oncue.asl.checker import Checker
-from oncue.asl.choice import compile_choice_rule, compile_jsonata_choice_rule, parse_timestamp
-from oncue.asl.evaluation import Expression
 from oncue.asl.fields import (
     BODY_FIELDS,
-    DUPLICATE_STATE_NAME,
-    INVALID_RESOURCE,
-    INVALID_STATE_NAME,
     MAX_SECONDS,
-    MAX_STATE_NAME_LENGTH,
-    MISSING_END_STATE,
-    MISSING_TRANSITION_TARGET,
     NEXT_OR_END_TYPES,
     PROCESSOR_FIELDS,
     REQUIRED_FIELDS,
@@ -33,43 +27,23 @@ from oncue.asl.fields import (
     UNSUPPORTED_FIELDS,
     Kind,
     child,
-    is_jsonata_expression,
 )
-from oncue.asl.intrinsics import compile_intrinsic
-from oncue.asl.model import (
-    BodyLike,
-    ChoiceRule,
-    ChoiceState,
-    FailState,
-    MapState,
-    ParallelState,
-    PassState,
-    QueryLanguage,
-    State,
-    SucceedState,
-    TaskState,
-    WaitState,
+from oncue.asl.model import BodyLike, MapState, ParallelState, QueryLanguage, State
+from oncue.asl.validate_graph import check_graph, check_state_name
+from oncue.asl.validate_leaf_states import (
+    StateContext,
+    build_choice,
+    build_fail,
+    build_pass,
+    build_succeed,
+    build_task,
+    build_wait,
+    jsonata_value,
 )
 from oncue.types import Json
 
 __all__ = ["Body", "parse_body", "parse_state"]
 
-# "arn:partition:service:region:account-id:resource"; region and account may be empty, as
-# in the optimized integrations ("arn:aws:states:::lambda:invoke").
-_ARN: Final = re.compile(r"arn:[^:\s]+:[^:\s]+:[^:\s]*:[^:\s]*:\S+")
-# "ErrorPath / CausePath ... can also be specified using an intrinsic function that returns a
-# string. These intrinsics are: ..." (Fail workflow state).
-_FAIL_INTRINSICS: Final = frozenset(
-    {
-        "States.Format",
-        "States.JsonToString",
-        "States.ArrayGetItem",
-        "States.Base64Encode",
-        "States.Base64Decode",
-        "States.Hash",
-        "States.UUID",
-    }
-)
 _LANGUAGES: Final = ("JSONPath", "JSONata")
 
 
@@ -78,18 +52,6 @@ class Body:
     start_at: str
     states: Mapping[str, State]
     comment: str | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Ctx:
-    """What every builder receives: the raw state, its well-typed fields and where it is."""
-
-    checker: Checker
-    raw: Mapping[str, Json]
-    good: Mapping[str, Json]
-    pointer: str
-    language: QueryLanguage
-    common: Mapping[str, Json]
 
 
 # -- bodies -----------------------------------------------------------------------------
@@ -113,96 +75,16 @@ def parse_body(
     states: dict[str, State] = {}
     for name, raw_state in (raw_states or {}).items():
         at = child(pointer, "States", name)
-        _check_name(checker, name, at)
+        check_state_name(checker, name, at)
         state = parse_state(checker, name, raw_state, at)
         if state is not None:
             states[name] = state
     if raw_states:
-        _check_graph(checker, good.get("StartAt"), raw_states, pointer)
+        check_graph(checker, good.get("StartAt"), raw_states, pointer)
     start_at = good.get("StartAt")
     if not checker.clean_since(mark) or not isinstance(start_at, str):
         return None
     return Body(start_at=start_at, states=states, comment=good.get("Comment"))
-
-
-def _check_name(checker: Checker, name: str, pointer: str) -> None:
-    if not name or len(name) > MAX_STATE_NAME_LENGTH:
-        checker.report(
-            pointer,
-            INVALID_STATE_NAME,
-            f"State names must be 1 to {MAX_STATE_NAME_LENGTH} characters long; "
-            f"this one has {len(name)}",
-        )
-    # State names are unique across the whole state machine, Parallel branches and Map
-    # processors included, because history events and the context object name states only.
-    if name in checker.names:
-        checker.report(
-            pointer,
-            DUPLICATE_STATE_NAME,
-            f"Duplicate State name: {name} (also at {checker.names[name]})",
-        )
-    else:
-        checker.names[name] = pointer
-
-
-def _targets(raw: Json, pointer: str) -> Iterator[tuple[str, str]]:
-    """Every (state name, pointer) a raw state can transition to, whatever its shape."""
-    if not isinstance(raw, dict):
-        return
-    for key in ("Next", "Default"):
-        if isinstance(raw.get(key), str):
-            yield raw[key], child(pointer, key)
-    for key in ("Choices", "Catch"):
-        items = raw.get(key)
-        if isinstance(items, list):
-            for index, item in enumerate(items):
-                if isinstance(item, dict) and isinstance(item.get("Next"), str):
-                    yield item["Next"], child(pointer, key, index, "Next")
-
-
-def _check_graph(
-    checker: Checker, start_at: Json, raw_states: Mapping[str, Json], pointer: str
-) -> None:
-    """ "A transition can only target a state in the same States object; every state must be
-    reachable; a body needs a terminal state" (Amazon States Language, Transitions)."""
-    edges: dict[str, list[str]] = {}
-    for name, raw in raw_states.items():
-        edges[name] = []
-        for target, at in _targets(raw, child(pointer, "States", name)):
-            if target in raw_states:
-                edges[name].append(target)
-            else:
-                checker.report(at, MISSING_TRANSITION_TARGET, f"Missing 'Next' target: {target}")
-    if isinstance(start_at, str):
-        if start_at not in raw_states:
-            checker.report(
-                child(pointer, "StartAt"),
-                MISSING_TRANSITION_TARGET,
-                f"Missing 'StartAt' target: {start_at}",
-            )
-        else:
-            seen = {start_at}
-            todo = [start_at]
-            while todo:
-                for target in edges[todo.pop()]:
-                    if target not in seen:
-                        seen.add(target)
-                        todo.append(target)
-            for name in raw_states:
-                if name not in seen:
-                    checker.report(
-                        child(pointer, "States", name),
-                        MISSING_TRANSITION_TARGET,
-                        f'State "{name}" is not reachable.',
-                    )
-    if not any(_is_terminal(raw) for raw in raw_states.values()):
-        checker.report(pointer, MISSING_END_STATE, "Workflow has no terminal state")
-
-
-def _is_terminal(raw: Json) -> bool:
-    return isinstance(raw, dict) and (
-        raw.get("Type") in ("Succeed", "Fail") or raw.get("End") is True
-    )
 
 
 # -- states -----------------------------------------------------------------------------
@@ -247,7 +129,7 @@ def parse_state(checker: Checker, name: str, raw: Json, pointer: str) -> State |
         "assign": good.get("Assign"),
         "output": output,
     }
-    ctx = _Ctx(
+    ctx = StateContext(
         checker=checker, raw=raw, good=good, pointer=pointer, language=language, common=common
     )
     state = _BUILDERS[kind](ctx)
@@ -283,152 +165,7 @@ def _check_next_end(
         checker.schema(pointer, "Exactly one of 'Next' and 'End' is required")
 
 
-def _jsonata_value(ctx: _Ctx, key: str, *, kinds: tuple[type, ...], noun: str) -> Json:
-    """A JSONata-only field that holds a literal of ``kinds`` or a ``{% %}`` expression."""
-    value = ctx.good.get(key)
-    if key in ctx.good and not (isinstance(value, kinds) or is_jsonata_expression(value)):
-        ctx.checker.schema(
-            child(ctx.pointer, key),
-            f"The value for the field '{key}' must be {noun} or a JSONata expression",
-        )
-    return value
-
-
-def _pass(ctx: _Ctx) -> State:
-    return PassState(
-        **ctx.common,
-        parameters=ctx.checker.template(ctx.good, "Parameters", ctx.pointer),
-        result=ctx.good.get("Result"),
-        has_result="Result" in ctx.good,
-        result_path=ctx.checker.result_path(ctx.good, "ResultPath", ctx.pointer),
-    )
-
-
-def _seconds(ctx: _Ctx, key: str) -> tuple[int | None, Expression | None]:
-    """TimeoutSeconds / HeartbeatSeconds and their ``Path`` forms (Task workflow state)."""
-    ctx.checker.exclusive(ctx.raw, ctx.pointer, key, f"{key}Path")
-    value = ctx.checker.integer(ctx.good, key, ctx.pointer, low=1, high=MAX_SECONDS)
-    return value, ctx.checker.optional_reference(ctx.good, f"{key}Path", ctx.pointer)
-
-
-def _task(ctx: _Ctx) -> State:
-    checker, good, pointer = ctx.checker, ctx.good, ctx.pointer
-    resource = good.get("Resource")
-    if isinstance(resource, str) and not _ARN.fullmatch(resource):
-        checker.report(
-            child(pointer, "Resource"),
-            INVALID_RESOURCE,
-            f"The value for the field 'Resource' must be an ARN, not {resource!r}",
-        )
-    timeout, timeout_path = _seconds(ctx, "TimeoutSeconds")
-    heartbeat, heartbeat_path = _seconds(ctx, "HeartbeatSeconds")
-    if timeout is not None and heartbeat is not None and heartbeat >= timeout:
-        checker.schema(
-            child(pointer, "HeartbeatSeconds"),
-            "The value for the field 'HeartbeatSeconds' must be smaller than 'TimeoutSeconds'",
-        )
-    return TaskState(
-        **ctx.common,
-        resource=resource if isinstance(resource, str) else "",
-        parameters=checker.template(good, "Parameters", pointer),
-        result_selector=checker.template(good, "ResultSelector", pointer),
-        result_path=checker.result_path(good, "ResultPath", pointer),
-        timeout_seconds=timeout,
-        timeout_seconds_path=timeout_path,
-        heartbeat_seconds=heartbeat,
-        heartbeat_seconds_path=heartbeat_path,
-        retry=checker.retriers(good, pointer),
-        catch=checker.catchers(good, pointer, ctx.language),
-        arguments=_jsonata_value(ctx, "Arguments", kinds=(dict,), noun="an object"),
-    )
-
-
-def _choice(ctx: _Ctx) -> State:
-    raw_rules = ctx.good.get("Choices")
-    at = child(ctx.pointer, "Choices")
-    rules: list[ChoiceRule] = []
-    if isinstance(raw_rules, list) and not raw_rules:
-        ctx.checker.schema(at, "'Choices' must contain at least one rule")
-    for index, raw_rule in enumerate(raw_rules or ()):
-        rule_at = child(at, index)
-        rule: ChoiceRule | None
-        if ctx.language == "JSONata":
-            rule = compile_jsonata_choice_rule(
-                raw_rule, pointer=rule_at, problems=ctx.checker.problems
-            )
-        else:
-            rule = compile_choice_rule(
-                raw_rule, pointer=rule_at, top_level=True, problems=ctx.checker.problems
-            )
-        if rule is not None:
-            rules.append(rule)
-    return ChoiceState(**ctx.common, choices=tuple(rules), default=ctx.good.get("Default"))
-
-
-def _wait(ctx: _Ctx) -> State:
-    checker, good, pointer = ctx.checker, ctx.good, ctx.pointer
-    keys = ("Seconds", "Timestamp", "SecondsPath", "TimestampPath")
-    if sum(key in ctx.raw for key in keys) != 1:
-        checker.schema(
-            pointer,
-            "Exactly one of 'Seconds', 'Timestamp', 'SecondsPath', 'TimestampPath' is required",
-        )
-    timestamp = good.get("Timestamp")
-    if (
-        isinstance(timestamp, str)
-        and not is_jsonata_expression(timestamp)
-        and parse_timestamp(timestamp) is None
-    ):
-        checker.schema(
-            child(pointer, "Timestamp"),
-            "The value for the field 'Timestamp' must be an RFC 3339 timestamp with an "
-            f"uppercase T and Z, such as 2016-03-14T01:59:00Z, not {timestamp!r}",
-        )
-    return WaitState(
-        **ctx.common,
-        seconds=checker.integer(good, "Seconds", pointer, low=0, high=MAX_SECONDS),
-        timestamp=timestamp if isinstance(timestamp, str) else None,
-        seconds_path=checker.optional_reference(good, "SecondsPath", pointer),
-        timestamp_path=checker.optional_reference(good, "TimestampPath", pointer),
-    )
-
-
-def _succeed(ctx: _Ctx) -> State:
-    return SucceedState(**ctx.common)
-
-
-def _fail_path(ctx: _Ctx, key: str) -> Expression | None:
-    text = ctx.good.get(key)
-    if not isinstance(text, str):
-        return None
-    at = child(ctx.pointer, key)
-    if not text.lstrip().startswith("States."):
-        return ctx.checker.reference(text, at, key)
-    function = text.split("(", 1)[0].strip()
-    if function not in _FAIL_INTRINSICS:
-        allowed = ", ".join(sorted(_FAIL_INTRINSICS))
-        ctx.checker.schema(at, f"'{key}' may only use the intrinsic functions {allowed}")
-        return None
-    try:
-        return compile_intrinsic(text)
-    except ValueError as error:
-        ctx.checker.schema(at, f"The value for the field '{key}' is not valid: {error}")
-        return None
-
-
-def _fail(ctx: _Ctx) -> State:
-    ctx.checker.exclusive(ctx.raw, ctx.pointer, "Error", "ErrorPath")
-    ctx.checker.exclusive(ctx.raw, ctx.pointer, "Cause", "CausePath")
-    return FailState(
-        **ctx.common,
-        error=ctx.good.get("Error"),
-        cause=ctx.good.get("Cause"),
-        error_path=_fail_path(ctx, "ErrorPath"),
-        cause_path=_fail_path(ctx, "CausePath"),
-    )
-
-
-def _parallel(ctx: _Ctx) -> State:
+def _parallel(ctx: StateContext) -> State:
     checker, good, pointer = ctx.checker, ctx.good, ctx.pointer
     raw_branches = good.get("Branches")
     at = child(pointer, "Branches")
@@ -449,7 +186,7 @@ def _parallel(ctx: _Ctx) -> State:
         result_path=checker.result_path(good, "ResultPath", pointer),
         retry=checker.retriers(good, pointer),
         catch=checker.catchers(good, pointer, ctx.language),
-        arguments=_jsonata_value(ctx, "Arguments", kinds=(dict,), noun="an object"),
+        arguments=jsonata_value(ctx, "Arguments", kinds=(dict,), noun="an object"),
     )
 
 
@@ -462,7 +199,7 @@ def _body_like(body: Body, checker: Checker) -> BodyLike:
     )
 
 
-def _processor(ctx: _Ctx) -> BodyLike | None:
+def _processor(ctx: StateContext) -> BodyLike | None:
     """ItemProcessor, or the deprecated Iterator (Map state in Inline mode)."""
     checker, raw = ctx.checker, ctx.raw
     if "ItemProcessor" in raw and "Iterator" in raw:
@@ -506,7 +243,7 @@ def _processor(ctx: _Ctx) -> BodyLike | None:
     return None if body is None else _body_like(body, checker)
 
 
-def _map(ctx: _Ctx) -> State:
+def _map(ctx: StateContext) -> State:
     checker, raw, good, pointer = ctx.checker, ctx.raw, ctx.good, ctx.pointer
     processor = _processor(ctx)
     checker.exclusive(raw, pointer, "ItemSelector", "Parameters")
@@ -554,17 +291,17 @@ def _map(ctx: _Ctx) -> State:
         ),
         retry=checker.retriers(good, pointer),
         catch=checker.catchers(good, pointer, ctx.language),
-        items=_jsonata_value(ctx, "Items", kinds=(list,), noun="an array"),
+        items=jsonata_value(ctx, "Items", kinds=(list,), noun="an array"),
     )
 
 
-_BUILDERS: Final[Mapping[str, Callable[[_Ctx], State]]] = {
-    "Pass": _pass,
-    "Task": _task,
-    "Choice": _choice,
-    "Wait": _wait,
-    "Succeed": _succeed,
-    "Fail": _fail,
+_BUILDERS: Final[Mapping[str, Callable[[StateContext], State]]] = {
+    "Pass": build_pass,
+    "Task": build_task,
+    "Choice": build_choice,
+    "Wait": build_wait,
+    "Succeed": build_succeed,
+    "Fail": build_fail,
     "Parallel": _parallel,
     "Map": _map,
 }

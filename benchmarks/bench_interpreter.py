@@ -26,15 +26,7 @@ from oncue.asl.commands import ExecutionInfo
 from oncue.asl.interpreter import Interpreter
 from oncue.asl.validate import parse_definition
 
-INFO = ExecutionInfo(
-    execution_arn="arn:aws:states:us-east-1:123456789012:execution:Bench:run",
-    name="run",
-    state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:Bench",
-    state_machine_name="Bench",
-    role_arn="arn:aws:iam::123456789012:role/bench",
-    region="us-east-1",
-    account="123456789012",
-)
+INFO = ExecutionInfo.named("run", "Bench", region="us-east-1", account="123456789012")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 

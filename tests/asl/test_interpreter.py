@@ -22,15 +22,7 @@ from oncue.asl.commands import (
 from oncue.asl.interpreter import Interpreter, Step
 from oncue.asl.validate import parse_definition
 
-INFO = ExecutionInfo(
-    execution_arn="arn:aws:states:us-east-1:123456789012:execution:M:e",
-    name="e",
-    state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:M",
-    state_machine_name="M",
-    role_arn="arn:aws:iam::123456789012:role/r",
-    region="us-east-1",
-    account="123456789012",
-)
+INFO = ExecutionInfo.named("e", "M", region="us-east-1", account="123456789012")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:f"
 

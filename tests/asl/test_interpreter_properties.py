@@ -30,15 +30,7 @@ from oncue.asl.commands import (
 from oncue.asl.interpreter import Interpreter
 from oncue.asl.validate import parse_definition, validate_definition
 
-INFO = ExecutionInfo(
-    execution_arn="arn:aws:states:us-east-1:123456789012:execution:P:e",
-    name="e",
-    state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:P",
-    state_machine_name="P",
-    role_arn="arn:aws:iam::123456789012:role/r",
-    region="us-east-1",
-    account="123456789012",
-)
+INFO = ExecutionInfo.named("e", "P", region="us-east-1", account="123456789012")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:f"
 TERMINAL = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}

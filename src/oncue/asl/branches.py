@@ -52,20 +52,7 @@ def run_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transition
 def _finish_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transition:
     frame.wait = None
     turn.emit(frame, "ParallelStateSucceeded")
-    return _process_result(turn, frame, state, frame.results)
-
-
-def _process_result(
-    turn: _Turn, frame: Frame, state: ParallelState | MapState, result: Json
-) -> _Transition:
-    try:
-        if state.result_selector is not None:
-            result = turn.evaluate(state.result_selector, result, frame)
-        combined = turn.place(state.result_path, frame.input, result)
-        output = turn.select(state.output_path, combined, frame)
-    except StatesFailure as failure:
-        return turn.fail_state(frame, failure.error, failure.cause)
-    return turn.exit_state(frame, output)
+    return turn.finish_with_result(frame, frame.results)
 
 
 # --- Map ---------------------------------------------------------------------------------
@@ -144,7 +131,7 @@ def _pump(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
     frame.wait = None
     frame.map = None
     turn.emit(frame, "MapStateSucceeded")
-    return _process_result(turn, frame, state, progress.results)
+    return turn.finish_with_result(frame, progress.results)
 
 
 def _start_iteration(turn: _Turn, frame: Frame, child: Frame, state: MapState) -> None:

@@ -46,6 +46,22 @@ class ExecutionInfo:
     account: str
     redrive_count: int = 0
 
+    @classmethod
+    def named(
+        cls, execution: str, state_machine: str, *, region: str, account: str
+    ) -> ExecutionInfo:
+        """The ARNs Step Functions gives an execution of a state machine, by their names."""
+        prefix = f"arn:aws:states:{region}:{account}"
+        return cls(
+            execution_arn=f"{prefix}:execution:{state_machine}:{execution}",
+            name=execution,
+            state_machine_arn=f"{prefix}:stateMachine:{state_machine}",
+            state_machine_name=state_machine,
+            role_arn=f"arn:aws:iam::{account}:role/oncue-execution",
+            region=region,
+            account=account,
+        )
+
 
 # --- events: driver -> interpreter -------------------------------------------------------
 

@@ -319,6 +319,19 @@ class _Turn:
         except StatesFailure as failure:
             return self.fail_state(frame, failure.error, failure.cause)
 
+    def finish_with_result(self, frame: Frame, result: Json) -> _Transition:
+        """Task, Parallel and Map: ResultSelector -> ResultPath -> OutputPath, then exit."""
+        state = self.state_of(frame)
+        try:
+            selector = getattr(state, "result_selector", None)
+            if selector is not None:
+                result = self.evaluate(selector, result, frame)
+            combined = self.place(getattr(state, "result_path", None), frame.input, result)
+            output = self.select(state.output_path, combined, frame)
+        except StatesFailure as failure:
+            return self.fail_state(frame, failure.error, failure.cause)
+        return self.exit_state(frame, output)
+
     def exit_state(self, frame: Frame, output: Json, next_name: str | None = None) -> _Transition:
         """Record ``*StateExited`` and move on (or end the frame).
 

@@ -185,17 +185,7 @@ def _succeeded(turn: _Turn, frame: Frame, ref: ResourceRef, output: Json) -> _Tr
     details = _service(ref) if ref.kind == "service" else {}
     details.update(output=text, outputDetails=_NO_TRUNCATION)
     turn.emit(frame, ref.event("succeeded"), details)
-    state = turn.state_of(frame)
-    assert isinstance(state, TaskState)
-    try:
-        result = output
-        if state.result_selector is not None:
-            result = turn.evaluate(state.result_selector, output, frame)
-        combined = turn.place(state.result_path, frame.input, result)
-        final = turn.select(state.output_path, combined, frame)
-    except StatesFailure as failure:
-        return turn.fail_state(frame, failure.error, failure.cause)
-    return turn.exit_state(frame, final)
+    return turn.finish_with_result(frame, output)
 
 
 def _record_failure(

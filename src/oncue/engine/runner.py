@@ -155,15 +155,8 @@ class _Run:
         self._timer_seq = 0
 
     async def go(self, payload: Json, name: str, machine_name: str, seed: int) -> ExecutionResult:
-        prefix = f"arn:aws:states:{DEFAULT_REGION}:{DEFAULT_ACCOUNT}"
-        self.info = ExecutionInfo(
-            execution_arn=f"{prefix}:execution:{machine_name}:{name}",
-            name=name,
-            state_machine_arn=f"{prefix}:stateMachine:{machine_name}",
-            state_machine_name=machine_name,
-            role_arn=f"arn:aws:iam::{DEFAULT_ACCOUNT}:role/oncue-execution",
-            region=DEFAULT_REGION,
-            account=DEFAULT_ACCOUNT,
+        self.info = ExecutionInfo.named(
+            name, machine_name, region=DEFAULT_REGION, account=DEFAULT_ACCOUNT
         )
         self.apply(self.interpreter.start(self.info, payload, now=self.clock.now(), seed=seed))
         try:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
+
+from interpreter_support import INFO, LAMBDA, T0  # beside this file (pytest puts it on sys.path)
 
 from oncue.asl.commands import (
     ArmTimer,
     CancelTask,
     CancelTimer,
-    ExecutionInfo,
     RunTask,
     Stop,
     TaskFailed,
@@ -21,10 +22,6 @@ from oncue.asl.commands import (
 )
 from oncue.asl.interpreter import Interpreter, Step
 from oncue.asl.validate import parse_definition
-
-INFO = ExecutionInfo.named("e", "M", region="us-east-1", account="123456789012")
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
-LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:f"
 
 
 def start(definition: dict[str, Any], data: Any = None, seed: int = 1) -> Step:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import copy
 import heapq
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from interpreter_support import INFO, LAMBDA, T0  # beside this file (pytest puts it on sys.path)
 
 from oncue.asl.commands import (
     ArmTimer,
     CancelTimer,
     Event,
-    ExecutionInfo,
     RunTask,
     TaskFailed,
     TaskSucceeded,
@@ -30,9 +30,6 @@ from oncue.asl.commands import (
 from oncue.asl.interpreter import Interpreter
 from oncue.asl.validate import parse_definition, validate_definition
 
-INFO = ExecutionInfo.named("e", "P", region="us-east-1", account="123456789012")
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
-LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:f"
 TERMINAL = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
 
 PATHS = ["$", "$.a", "$.b.c", "$.missing", "$.arr", "$.arr[0]", "$.arr[*]", "$$.State.Name"]

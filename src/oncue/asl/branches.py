@@ -20,6 +20,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from oncue.asl import lifecycle
 from oncue.asl.evaluation import Expression, StatesFailure
 from oncue.asl.frames import MapProgress
 from oncue.asl.model import MapState, ParallelState
@@ -44,7 +45,7 @@ def run_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transition
     frame.results = [None] * len(state.branches)
     frame.remaining = len(state.branches)
     for index, branch in enumerate(state.branches):
-        child = turn.new_child(frame, index, branch)
+        child = lifecycle.new_child(turn, frame, index, branch)
         turn.later(child, branch.start_at, effective)
     return None
 
@@ -124,7 +125,7 @@ def _pump(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
     ):
         index = progress.next_index
         progress.next_index += 1
-        child = turn.new_child(frame, index, state.item_processor)
+        child = lifecycle.new_child(turn, frame, index, state.item_processor)
         turn.later_call(child, partial(_start_iteration, turn, frame, child, state))
     if frame.children or progress.next_index < total:
         return None
@@ -146,7 +147,9 @@ def _start_iteration(turn: _Turn, frame: Frame, child: Frame, state: MapState) -
         try:
             data = turn.evaluate(state.item_selector, progress.effective, frame, extra)
         except StatesFailure as failure:
-            turn.frame_failed(child, failure.error, turn.runtime_cause(frame, failure.cause))
+            lifecycle.frame_failed(
+                turn, child, failure.error, turn.runtime_cause(frame, failure.cause)
+            )
             return
     turn.drive(child, state.item_processor.start_at, data)
 
@@ -220,6 +223,6 @@ def _abort_children(turn: _Turn, parent: Frame) -> None:
 
 def abort_child(turn: _Turn, parent: Frame, child: Frame) -> None:
     started = child.state is not None
-    turn.abort(child)
+    lifecycle.abort(turn, child)
     if started and isinstance(turn.state_of(parent), MapState):
         turn.emit(child, "MapIterationAborted", {"name": parent.state, "index": child.index})

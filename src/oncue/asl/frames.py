@@ -57,6 +57,8 @@ class Frame:
     wait: Literal["task", "timer", "retry", "children"] | None = None
     task_id: str | None = None
     token: str | None = None
+    #: HeartbeatSeconds resolved when the task was scheduled (a heartbeat re-arms it).
+    heartbeat: int | None = None
     timers: list[str] = field(default_factory=list)
     children: dict[int, Frame] = field(default_factory=dict)
     results: list[Json] = field(default_factory=list)

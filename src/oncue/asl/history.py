@@ -27,9 +27,7 @@ _NO_DETAILS = frozenset(
         "MapStateFailed",
         "MapStateAborted",
         "WaitStateAborted",
-        "PassStateAborted",
         "TaskStateAborted",
-        "ChoiceStateAborted",
     }
 )
 
@@ -53,12 +51,11 @@ def format_time(moment: datetime) -> str:
 class EventLog:
     """Appends events with consecutive ids. ``now`` is set by the interpreter per step."""
 
-    __slots__ = ("_now", "_stamp", "events", "last_id")
+    __slots__ = ("_stamp", "events", "last_id")
 
     def __init__(self, last_id: int, now: datetime) -> None:
         self.events: list[dict[str, Any]] = []
         self.last_id = last_id
-        self._now = now
         self._stamp = now.isoformat(timespec="milliseconds")
 
     def add(self, event_type: str, previous: int, details: dict[str, Any] | None = None) -> int:

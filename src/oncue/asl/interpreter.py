@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from oncue.asl import lifecycle
 from oncue.asl.commands import (
     ArmTimer,
-    CancelTask,
     CancelTimer,
     Command,
     Event,
@@ -53,7 +53,7 @@ from oncue.asl.evaluation import Expression, ReferenceTarget, Scope, StatesFailu
 from oncue.asl.frames import ExecutionState, Frame, Pending
 from oncue.asl.history import EventLog, format_time
 from oncue.asl.jsonutil import dumps
-from oncue.asl.model import BodyLike, State, StateMachine
+from oncue.asl.model import State, StateMachine
 from oncue.asl.retry import backoff_seconds, find_catcher, find_retrier
 from oncue.types import MAX_PAYLOAD_BYTES, Json
 
@@ -218,7 +218,9 @@ class _Turn:
         elif isinstance(event, TimerFired):
             self.on_timer(event.timer_id)
         elif isinstance(event, Stop):
-            self.finish_abnormally("ABORTED", "ExecutionAborted", event.error, event.cause)
+            lifecycle.end_execution(
+                self, "ABORTED", "ExecutionAborted", error=event.error, cause=event.cause
+            )
         elif isinstance(
             event, (TaskSucceeded, TaskFailed, TaskSubmitted, TaskStarted, TaskHeartbeat)
         ):
@@ -251,11 +253,12 @@ class _Turn:
         if timer_id in frame.timers:
             frame.timers.remove(timer_id)
         if pending.purpose == "execution":
-            self.finish_abnormally(
+            lifecycle.end_execution(
+                self,
                 "TIMED_OUT",
                 "ExecutionTimedOut",
-                "States.Timeout",
-                "The execution has exceeded its TimeoutSeconds.",
+                error="States.Timeout",
+                cause="The execution has exceeded its TimeoutSeconds.",
             )
         elif pending.purpose == "wait":
             frame.wait = None
@@ -354,7 +357,7 @@ class _Turn:
         target = next_name or state.next
         if target is not None:
             return (target, output)
-        self.frame_succeeded(frame, output)
+        lifecycle.frame_succeeded(self, frame, output)
         return None
 
     # --- failure -------------------------------------------------------------------------
@@ -381,102 +384,11 @@ class _Turn:
             try:
                 output = self.place(catcher.result_path, frame.input, error_output)
             except StatesFailure as failure:
-                self.frame_failed(frame, failure.error, failure.cause)
+                lifecycle.frame_failed(self, frame, failure.error, failure.cause)
                 return None
             return (catcher.next, output)
-        self.frame_failed(frame, error, cause)
+        lifecycle.frame_failed(self, frame, error, cause)
         return None
-
-    # --- frames ending -------------------------------------------------------------------
-
-    def close(self, frame: Frame) -> None:
-        frame.closed = True
-        frame.wait = None
-        self.disarm(frame)
-        self.s.frames.pop(frame.key, None)
-
-    def frame_succeeded(self, frame: Frame, output: Json) -> None:
-        from oncue.asl import branches
-
-        parent = frame.parent
-        if parent is None:
-            self.close_execution()
-            self.s.status, self.s.output = "SUCCEEDED", output
-            self.log.add(
-                "ExecutionSucceeded",
-                frame.last_event,
-                {"output": dumps(output), "outputDetails": {"truncated": False}},
-            )
-            return
-        self.close(frame)
-        branches.child_succeeded(self, parent, frame, output)
-
-    def frame_failed(self, frame: Frame, error: str | None, cause: str | None) -> None:
-        from oncue.asl import branches
-
-        parent = frame.parent
-        if parent is None:
-            self.close_execution()
-            self.s.status, self.s.error, self.s.cause = "FAILED", error, cause
-            self.log.add("ExecutionFailed", frame.last_event, _error_details(error, cause))
-            return
-        self.close(frame)
-        branches.child_failed(self, parent, frame, error, cause)
-
-    def abort(self, frame: Frame) -> None:
-        """Stop a frame that is still running: cancel its work, record what was aborted."""
-        from oncue.asl import branches
-
-        if frame.closed:
-            return
-        for child in list(frame.children.values()):
-            branches.abort_child(self, frame, child)
-        frame.children.clear()
-        if frame.task_id is not None and self.s.pending.pop(frame.task_id, None) is not None:
-            self.commands.append(CancelTask(task_id=frame.task_id))
-        if frame.state is not None and frame.wait is not None:
-            self.emit(frame, self.state_of(frame).type + "StateAborted")
-        self.close(frame)
-
-    def close_execution(self) -> None:
-        """Cancel everything still outstanding when the execution ends."""
-        root = self.s.root
-        for child in list(root.children.values()):
-            self.abort(child)
-        for key, pending in list(self.s.pending.items()):
-            self.s.pending.pop(key)
-            if pending.purpose == "task":
-                self.commands.append(CancelTask(task_id=key))
-            else:
-                self.commands.append(CancelTimer(timer_id=key))
-        root.closed = True
-        self.s.frames.clear()
-
-    def finish_abnormally(
-        self, status: str, event_type: str, error: str | None, cause: str | None
-    ) -> None:
-        root = self.s.root
-        if root.state is not None and root.wait is not None:
-            for child in list(root.children.values()):
-                self.abort(child)
-            root.children.clear()
-            self.emit(root, self.state_of(root).type + "StateAborted")
-        self.close_execution()
-        self.s.status = status  # type: ignore[assignment]
-        self.s.error, self.s.cause = error, cause
-        self.log.add(event_type, root.last_event, _error_details(error, cause))
-
-    def new_child(self, parent: Frame, index: int, body: BodyLike) -> Frame:
-        child = Frame(
-            key=f"{parent.key}/{parent.state}#{self.new_id('f')}[{index}]",
-            body=body,
-            parent=parent,
-            index=index,
-            last_event=parent.last_event,
-        )
-        self.s.frames[child.key] = child
-        parent.children[index] = child
-        return child
 
 
 _StateHandler = Callable[["_Turn", Frame, Any], _Transition]
@@ -499,12 +411,3 @@ def _handlers() -> dict[str, _StateHandler]:
             Map=branches.run_map,
         )
     return _HANDLERS
-
-
-def _error_details(error: str | None, cause: str | None) -> dict[str, object]:
-    details: dict[str, object] = {}
-    if error is not None:
-        details["error"] = error
-    if cause is not None:
-        details["cause"] = cause
-    return details

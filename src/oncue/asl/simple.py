@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from oncue.asl import lifecycle
 from oncue.asl.evaluation import Expression, Scope, StatesFailure
+from oncue.asl.jsonutil import dumps
 from oncue.asl.model import ChoiceState, FailState, PassState, SucceedState, WaitState
 from oncue.types import Json
 
@@ -118,13 +120,9 @@ def run_fail(turn: _Turn, frame: Frame, state: FailState) -> _Transition:
         error = _as_text(_read(turn, frame, state.error_path, frame.input))
     if state.cause_path is not None:
         cause = _as_text(_read(turn, frame, state.cause_path, frame.input))
-    turn.frame_failed(frame, error, cause)
+    lifecycle.frame_failed(turn, frame, error, cause)
     return None
 
 
 def _as_text(value: Json) -> str:
-    if isinstance(value, str):
-        return value
-    from oncue.asl.jsonutil import dumps
-
-    return dumps(value)
+    return value if isinstance(value, str) else dumps(value)

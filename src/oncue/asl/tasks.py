@@ -76,6 +76,7 @@ def run_task(turn: _Turn, frame: Frame, state: TaskState) -> _Transition:
     )
     turn.s.pending[task_id] = Pending(frame.key, "task")
     frame.task_id = task_id
+    frame.heartbeat = heartbeat
     frame.wait = "task"
     if timeout is not None:
         turn.arm(frame, "timeout", turn.now + timedelta(seconds=timeout))
@@ -200,21 +201,15 @@ def _record_failure(
 
 
 def _rearm_heartbeat(turn: _Turn, frame: Frame) -> None:
-    state = turn.state_of(frame)
-    assert isinstance(state, TaskState)
+    """SendTaskHeartbeat: the heartbeat timeout starts again from now."""
     for timer_id in list(frame.timers):
         pending = turn.s.pending.get(timer_id)
         if pending is not None and pending.purpose == "heartbeat":
-            turn.s.pending.pop(timer_id)
+            del turn.s.pending[timer_id]
             frame.timers.remove(timer_id)
             turn.commands.append(CancelTimer(timer_id=timer_id))
-            seconds = state.heartbeat_seconds
-            if seconds is None and state.heartbeat_seconds_path is not None:
-                seconds = _positive_int(
-                    turn, frame, state.heartbeat_seconds_path, frame.input, "Heartbeat"
-                )
-            if seconds is not None:
-                turn.arm(frame, "heartbeat", turn.now + timedelta(seconds=seconds))
+    if frame.heartbeat is not None:
+        turn.arm(frame, "heartbeat", turn.now + timedelta(seconds=frame.heartbeat))
 
 
 def on_task_timeout(turn: _Turn, frame: Frame, purpose: str) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from oncue.types import Json
 __all__ = [
     "Handler",
     "HandlerOutcome",
+    "Resolved",
     "TaskContext",
     "call_handler",
     "lambda_error",
@@ -180,17 +181,13 @@ async def call_handler(resolved: Resolved, context: TaskContext) -> HandlerOutco
         args = (resolved.payload, context) if _wants_context(handler) else (resolved.payload,)
         result = handler(*args)
         if inspect.isawaitable(result):
-            result = await _await(result)
+            result = await result
         dumps(result)  # the result must be JSON: fail the task here, not the engine later
     except Exception as exc:  # a handler's failure is the task's failure, by design
         return lambda_error(exc, context.request_id)
     if resolved.wrap:
         result = _invoke_response(result, context.request_id)
     return HandlerOutcome(output=result)
-
-
-async def _await(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
 
 
 def lambda_error(exc: BaseException, request_id: str) -> HandlerOutcome:

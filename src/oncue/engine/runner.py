@@ -45,6 +45,7 @@ from oncue.engine.clock import Clock, SystemClock, VirtualClock
 from oncue.engine.invoke import (
     Handler,
     HandlerOutcome,
+    Resolved,
     TaskContext,
     call_handler,
     request_id_for,
@@ -286,7 +287,7 @@ class _Run:
         return ref is not None and ref.pattern == ".waitForTaskToken"
 
     async def _run_task(
-        self, command: RunTask, resolved: Any, context: TaskContext, waits: bool
+        self, command: RunTask, resolved: Resolved, context: TaskContext, waits: bool
     ) -> None:
         callbacks: _Callbacks = context._callbacks
         callbacks.hold = True

@@ -16,6 +16,7 @@ taken under their own names.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import inspect
@@ -25,11 +26,19 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from oncue.asl.jsonutil import dumps
 from oncue.asl.loader import load_definition
-from oncue.errors import DefinitionError, HandlerError, Problem
-from oncue.types import Json
+from oncue.asl.validate import parse_definition
+from oncue.engine.clock import Clock, SystemClock
+from oncue.engine.control import Control
+from oncue.engine.naming import arn_prefix
+from oncue.engine.worker import Worker
+from oncue.errors import DefinitionError, HandlerError, Problem, StateMachineNotFound
+from oncue.store import DEFAULT_DATABASE_URL, Store, open_store
+from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = [
+    "App",
     "HandlerRegistry",
     "default_registry",
     "handler",
@@ -137,3 +146,191 @@ def load_definition_file(path: str | os.PathLike[str]) -> dict[str, Json]:
         message = f"cannot read the definition file {name}: {reason}"
         raise DefinitionError([Problem(pointer="", message=message)], source=name) from None
     return load_definition(data, source=name)
+
+
+class App:
+    """An oncue application: state machines, task handlers and a durable engine, in-process.
+
+    ::
+
+        app = oncue.App()                      # ONCUE_DATABASE_URL, default sqlite:///oncue.db
+
+        @app.handler("notify-restaurant")
+        async def notify(order): ...
+
+        app.state_machine("order-flow", "order_flow.asl.json")
+
+        async with app:                        # deploys the machines, runs a worker
+            arn = await app.start_execution("order-flow", {"order_id": "42"})
+            result = await app.wait(arn)
+
+    ``app.control`` is the synchronous Step Functions API over the same database (what the CLI
+    and the HTTP API use).
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        region: str = DEFAULT_REGION,
+        account: str = DEFAULT_ACCOUNT,
+        concurrency: int = 100,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        strict: bool = True,
+    ) -> None:
+        self.database_url = (
+            database_url or os.environ.get("ONCUE_DATABASE_URL") or (DEFAULT_DATABASE_URL)
+        )
+        self.clock: Clock = clock or SystemClock()
+        self.region = region
+        self.account = account
+        self.handlers = HandlerRegistry()
+        self._options = {
+            "concurrency": concurrency,
+            "lease_seconds": lease_seconds,
+            "poll_seconds": poll_seconds,
+            "strict": strict,
+        }
+        self._machines: dict[str, str | dict[str, Json]] = {}
+        self._store: Store | None = None
+        self._worker: Worker | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+
+    # --- registration ------------------------------------------------------------------
+
+    def handler(self, name_or_function: Any = None) -> Any:
+        """Register a task handler: ``@app.handler`` or ``@app.handler("name")``."""
+        return self.handlers.handler(name_or_function)
+
+    def add_handlers(self, handlers: Mapping[str, Callable[..., Any]]) -> None:
+        for name, function in handlers.items():
+            self.handlers.register(name, function)
+
+    def state_machine(
+        self, name: str, definition: str | os.PathLike[str] | Mapping[str, Json]
+    ) -> str:
+        """Register a state machine (a file path, JSON/YAML text or a dict); its ARN.
+
+        It is created, or updated when its definition changed, when the app opens.
+        """
+        if isinstance(definition, Mapping):
+            document: str | dict[str, Json] = dict(definition)
+        elif isinstance(definition, os.PathLike) or (
+            isinstance(definition, str)
+            and not definition.lstrip().startswith(("{", "["))
+            and Path(definition).suffix in (".json", ".yaml", ".yml")
+        ):
+            document = load_definition_file(definition)
+        else:
+            document = load_definition(definition)
+        parse_definition(document)  # fail at registration, with JSON pointers
+        self._machines[name] = document
+        return self.arn(name)
+
+    def arn(self, name: str) -> str:
+        """The ARN of a state machine by name (an ARN passes through)."""
+        if name.startswith("arn:"):
+            return name
+        return f"{arn_prefix(self.region, self.account)}:stateMachine:{name}"
+
+    # --- the engine --------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.database_url)
+        return self._store
+
+    @property
+    def worker(self) -> Worker:
+        if self._worker is None:
+            self._worker = Worker(
+                self.store,
+                self.handlers,
+                clock=self.clock,
+                region=self.region,
+                account=self.account,
+                **self._options,  # type: ignore[arg-type]
+            )
+        return self._worker
+
+    @property
+    def control(self) -> Control:
+        return self.worker.control
+
+    def deploy(self) -> None:
+        """Create or update every registered state machine."""
+        for name, document in self._machines.items():
+            arn = self.arn(name)
+            try:
+                current = self.control.describe_state_machine(arn)
+            except StateMachineNotFound:
+                self.control.create_state_machine(name, document)
+                continue
+            text = dumps(document) if not isinstance(document, str) else document
+            if current["definition"] != text:
+                self.control.update_state_machine(arn, definition=document)
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Deploy and run the worker in the background of the running event loop."""
+        worker = self.worker
+        await worker.db(self.deploy)
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(worker.run(self._stop))
+
+    async def stop(self) -> None:
+        if self._task is not None and self._stop is not None:
+            self._stop.set()
+            await self._task
+            self._task = None
+        self.close()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Deploy and run the worker in the foreground until ``stop`` is set."""
+        worker = self.worker
+        await worker.db(self.deploy)
+        try:
+            await worker.run(stop)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+            self._worker = None
+
+    # --- executions --------------------------------------------------------------------
+
+    async def start_execution(
+        self, state_machine: str, input: Json = None, *, name: str | None = None
+    ) -> str:
+        """Start an execution of a state machine (name or ARN); its execution ARN."""
+        text = dumps({} if input is None else input)
+        response = await self.worker.db(
+            self.control.start_execution, self.arn(state_machine), text, name
+        )
+        arn = response["executionArn"]
+        assert isinstance(arn, str)
+        return arn
+
+    async def wait(self, execution_arn: str) -> dict[str, Json]:
+        """Until the execution finishes; its DescribeExecution."""
+        await self.worker.wait_finished(execution_arn)
+        return await self.worker.db(self.control.describe_execution, execution_arn)
+
+    async def execute(
+        self, state_machine: str, input: Json = None, *, name: str | None = None
+    ) -> dict[str, Json]:
+        """Start an execution and wait for it to finish."""
+        return await self.wait(await self.start_execution(state_machine, input, name=name))

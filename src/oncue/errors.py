@@ -9,10 +9,19 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     ├── InvalidInput (ValueError)      400 / exit 2   InvalidExecutionInput: not JSON, too large
     ├── PatternError (ValueError)      400 / exit 2   InvalidEventPatternException
     ├── HandlerError                   400 / exit 2   a handler module that does not import
+    ├── InvalidName (ValueError)       400 / exit 2   InvalidName
+    ├── InvalidArn (ValueError)        400 / exit 2   InvalidArn
+    ├── InvalidToken (ValueError)      400 / exit 2   InvalidToken: not a task token at all
     ├── NotFound                       400 / exit 2
     │   ├── ExecutionNotFound                         ExecutionDoesNotExist
-    │   └── StateMachineNotFound                      StateMachineDoesNotExist
-    ├── ExecutionAlreadyExists         400 / exit 2   ExecutionAlreadyExists
+    │   ├── StateMachineNotFound                      StateMachineDoesNotExist
+    │   ├── ActivityNotFound                          ActivityDoesNotExist
+    │   └── TaskDoesNotExist                          TaskDoesNotExist
+    ├── Conflict                       400 / exit 2
+    │   ├── ExecutionAlreadyExists                    ExecutionAlreadyExists
+    │   ├── StateMachineAlreadyExists                 StateMachineAlreadyExists
+    │   ├── ExecutionNotRedrivable                    ExecutionNotRedrivable
+    │   └── TaskTimedOut                              TaskTimedOut: the task is closed
     └── StoreError                     500 / exit 1   the database failed us
 
 ASL's ``States.*`` errors are *data*, not Python exceptions: a workflow that fails is a result
@@ -25,17 +34,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ActivityNotFound",
+    "Conflict",
     "DefinitionError",
     "ExecutionAlreadyExists",
+    "ExecutionNotRedrivable",
     "ExecutionNotFound",
     "HandlerError",
+    "InvalidArn",
     "InvalidInput",
+    "InvalidName",
+    "InvalidToken",
     "NotFound",
     "OncueError",
     "PatternError",
     "Problem",
+    "StateMachineAlreadyExists",
     "StateMachineNotFound",
     "StoreError",
+    "TaskDoesNotExist",
+    "TaskTimedOut",
 ]
 
 
@@ -115,10 +133,60 @@ class StateMachineNotFound(NotFound):
     aws_name = "StateMachineDoesNotExist"
 
 
-class ExecutionAlreadyExists(OncueError):
+class ActivityNotFound(NotFound):
+    aws_name = "ActivityDoesNotExist"
+
+
+class TaskDoesNotExist(NotFound):
+    aws_name = "TaskDoesNotExist"
+
+
+class InvalidName(OncueError, ValueError):
+    """A state machine, execution or activity name AWS would refuse."""
+
     http_status = 400
     exit_code = 2
+    aws_name = "InvalidName"
+
+
+class InvalidArn(OncueError, ValueError):
+    http_status = 400
+    exit_code = 2
+    aws_name = "InvalidArn"
+
+
+class InvalidToken(OncueError, ValueError):
+    """A string that is not a task token at all."""
+
+    http_status = 400
+    exit_code = 2
+    aws_name = "InvalidToken"
+
+
+class Conflict(OncueError):
+    """The request is well formed but the resource is not in a state that allows it."""
+
+    http_status = 400
+    exit_code = 2
+    aws_name = "ConflictException"
+
+
+class ExecutionAlreadyExists(Conflict):
     aws_name = "ExecutionAlreadyExists"
+
+
+class StateMachineAlreadyExists(Conflict):
+    aws_name = "StateMachineAlreadyExists"
+
+
+class ExecutionNotRedrivable(Conflict):
+    aws_name = "ExecutionNotRedrivable"
+
+
+class TaskTimedOut(Conflict):
+    """The task token's task has already been closed (completed, timed out or stopped)."""
+
+    aws_name = "TaskTimedOut"
 
 
 class StoreError(OncueError):

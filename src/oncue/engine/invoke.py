@@ -18,7 +18,9 @@ stackTrace).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import os
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
@@ -171,15 +173,24 @@ def _wants_context(handler: Handler) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-async def call_handler(resolved: Resolved, context: TaskContext) -> HandlerOutcome:
-    """Call the handler; never raises for what the handler does."""
+async def call_handler(
+    resolved: Resolved, context: TaskContext, *, offload: bool = False
+) -> HandlerOutcome:
+    """Call the handler; never raises for what the handler does.
+
+    With ``offload`` a plain (sync) handler runs in a worker thread, so a handler that blocks
+    on I/O does not stall the event loop and the other handlers.
+    """
     if resolved.missing is not None:
         return resolved.missing
     handler = resolved.handler
     assert handler is not None
     try:
         args = (resolved.payload, context) if _wants_context(handler) else (resolved.payload,)
-        result = handler(*args)
+        if offload and not inspect.iscoroutinefunction(handler):
+            result = await asyncio.to_thread(handler, *args)
+        else:
+            result = handler(*args)
         if inspect.isawaitable(result):
             result = await result
         dumps(result)  # the result must be JSON: fail the task here, not the engine later
@@ -192,7 +203,15 @@ async def call_handler(resolved: Resolved, context: TaskContext) -> HandlerOutco
 
 def lambda_error(exc: BaseException, request_id: str) -> HandlerOutcome:
     """The error and cause Lambda reports for an unhandled Python exception."""
-    frames = traceback.extract_tb(exc.__traceback__)[1:]  # drop the runner's own frame
+    # Only the handler's own frames: not this module's, asyncio's or the thread pool's.
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.filename != __file__
+        and f"{os.sep}asyncio{os.sep}" not in frame.filename
+        and f"{os.sep}concurrent{os.sep}" not in frame.filename
+        and not frame.filename.endswith(f"{os.sep}threading.py")
+    ]
     document = {
         "errorMessage": str(exc),
         "errorType": type(exc).__name__,

@@ -33,9 +33,15 @@ from oncue.engine.clock import Clock, SystemClock
 from oncue.engine.control import Control
 from oncue.engine.naming import arn_prefix
 from oncue.engine.worker import Worker
-from oncue.errors import DefinitionError, HandlerError, Problem, StateMachineNotFound
+from oncue.errors import (
+    DefinitionError,
+    HandlerError,
+    InvalidInput,
+    Problem,
+    StateMachineNotFound,
+)
 from oncue.store import DEFAULT_DATABASE_URL, Store, open_store
-from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
+from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, MAX_PAYLOAD_BYTES, Json
 
 __all__ = [
     "App",
@@ -317,12 +323,19 @@ class App:
     ) -> str:
         """Start an execution of a state machine (name or ARN); its execution ARN."""
         text = dumps({} if input is None else input)
-        response = await self.worker.db(
-            self.control.start_execution, self.arn(state_machine), text, name
-        )
-        arn = response["executionArn"]
-        assert isinstance(arn, str)
-        return arn
+        if len(text.encode()) > MAX_PAYLOAD_BYTES:
+            raise InvalidInput(
+                f"Invalid execution input: larger than the {MAX_PAYLOAD_BYTES // 1024} KiB limit"
+            )
+        if self._task is None:
+            # No worker loop runs: start in a transaction of its own.
+            response = await self.worker.db(
+                self.control.start_execution, self.arn(state_machine), text, name
+            )
+            arn = response["executionArn"]
+            assert isinstance(arn, str)
+            return arn
+        return await self.worker.start_execution(self.arn(state_machine), text, name)
 
     async def wait(self, execution_arn: str) -> dict[str, Json]:
         """Until the execution finishes; its DescribeExecution."""

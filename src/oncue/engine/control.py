@@ -478,15 +478,24 @@ class Control:
 
     # --- retention ---------------------------------------------------------------------
 
-    def delete_finished_executions(self, older_than_seconds: float, batch: int = 1000) -> int:
-        """Delete executions (and their history) that finished longer ago than given."""
+    def finished_before(self, older_than_seconds: float, limit: int = 1000) -> list[str]:
+        """Executions that finished longer ago than given, oldest first (for retention)."""
         cutoff = self.clock.now().timestamp() - older_than_seconds
+        with self.store.read() as tx:
+            return tx.finished_before(cutoff, limit)
+
+    def delete_executions(self, arns: list[str]) -> int:
+        """Delete finished executions with their history; running ones are left alone."""
+        with self.store.transaction() as tx:
+            return tx.delete_executions(arns)
+
+    def delete_finished_executions(self, older_than_seconds: float, batch: int = 1000) -> int:
+        """Retention: delete executions (and history) that finished longer ago than given."""
         total = 0
         while True:
-            with self.store.transaction() as tx:
-                removed = tx.delete_finished_before(cutoff, batch)
-            total += len(removed)
-            if len(removed) < batch:
+            arns = self.finished_before(older_than_seconds, batch)
+            total += self.delete_executions(arns)
+            if len(arns) < batch:
                 return total
 
 

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from oncue.asl.commands import Event, TaskFailed, TaskHeartbeat, TaskSubmitted, 
 from oncue.asl.jsonutil import loads
 from oncue.asl.resources import parse_resource
 from oncue.engine.clock import Clock, SystemClock, VirtualClock
-from oncue.engine.control import Control
+from oncue.engine.control import Control, start_in_tx
 from oncue.engine.invoke import (
     Handler,
     TaskContext,
@@ -47,6 +48,8 @@ log = logging.getLogger("oncue.worker")
 T = TypeVar("T")
 
 _Callback = tuple[str, Callable[[str], Event], bool]
+#: How many finished executions started here are remembered for a late wait.
+FINISHED_MEMORY = 100_000
 
 
 class Worker:
@@ -92,12 +95,15 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._completions: list[Completion] = []
+        self._starts: list[_StartRequest] = []
         self._callbacks: list[_Callback] = []
         self._queued: list[TaskClaim] = []
         self._running: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._claim_wanted = True
         self._stopping = False
-        self.finished: set[str] = set()
+        #: Executions that finished while someone may wait for them (cleared by the wait).
+        self.finished: OrderedDict[str, None] = OrderedDict()
+        self._started_here: set[str] = set()
         self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}
         #: Counters for reports and benchmarks.
         self.stats = {"cycles": 0, "transitions": 0, "tasks": 0, "refused": 0}
@@ -133,21 +139,41 @@ class Worker:
             self._wake.set()
 
     def _finished(self, arn: str) -> None:
-        self.finished.add(arn)
-        for waiter in self._finish_waiters.pop(arn, []):
+        started_here = arn in self._started_here
+        self._started_here.discard(arn)
+        waiters = self._finish_waiters.pop(arn, [])
+        if not waiters and started_here:
+            # Someone may still ask; remember a bounded number of recent endings.
+            self.finished[arn] = None
+            if len(self.finished) > FINISHED_MEMORY:
+                self.finished.popitem(last=False)
+        for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
     async def wait_finished(self, arn: str) -> None:
         """Until the execution finishes (in this process's view)."""
         if arn in self.finished:
-            return
-        description = await self.db(self.control.describe_execution, arn)
-        if description["status"] != "RUNNING":
+            del self.finished[arn]
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._finish_waiters.setdefault(arn, []).append(waiter)
+        if arn not in self._started_here:
+            # Started elsewhere: it may have finished already.
+            description = await self.db(self.control.describe_execution, arn)
+            if description["status"] != "RUNNING":
+                self._finish_waiters[arn].remove(waiter)
+                return
         await waiter
+
+    async def start_execution(
+        self, state_machine_arn: str, input_text: str, name: str | None = None
+    ) -> str:
+        """StartExecution in the next cycle's transaction (a group commit); the ARN."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._starts.append(_StartRequest(state_machine_arn, input_text, name, future))
+        self.wake()
+        return await future
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -171,13 +197,27 @@ class Worker:
     async def _cycle(self) -> bool:
         completions, self._completions = self._completions, []
         callbacks, self._callbacks = self._callbacks, []
+        starts, self._starts = self._starts, []
         claim = self._claim_wanted
         self._claim_wanted = False
         capacity = max(0, self.concurrency * 2 - len(self._running) - len(self._queued))
         now = self.clock.now()
-        outcome, claimed = await self.db(
-            self._transaction, completions, callbacks, claim, capacity, now
-        )
+        try:
+            outcome, claimed = await self.db(
+                self._transaction, completions, callbacks, starts, claim, capacity, now
+            )
+        except BaseException as error:
+            for request in starts:
+                if not request.future.done():
+                    request.future.set_exception(error)
+            raise
+        for request in starts:
+            if request.future.done():
+                continue
+            if request.error is not None:
+                request.future.set_exception(request.error)
+            else:
+                request.future.set_result(request.arn)
         self.stats["cycles"] += 1
         self.stats["transitions"] += outcome.transitions
         self._queued.extend(outcome.run)
@@ -191,6 +231,7 @@ class Worker:
             outcome.messages >= self.batch
             or self._completions
             or self._callbacks
+            or self._starts
             or self._claim_wanted
         )
 
@@ -198,6 +239,7 @@ class Worker:
         self,
         completions: list[Completion],
         callbacks: list[_Callback],
+        starts: list[_StartRequest],
         claim: bool,
         capacity: int,
         now: datetime,
@@ -209,6 +251,17 @@ class Worker:
                     Control.callback_in_tx(tx, token, event_for, closes=closes)
                 except OncueError as error:
                     log.warning("a handler's callback was refused: %s", error)
+            for request in starts:
+                try:
+                    with tx.savepoint():
+                        record = start_in_tx(
+                            tx, request.machine, request.input, request.name, now=now
+                        )
+                except OncueError as error:
+                    request.error = error
+                else:
+                    request.arn = record.arn
+                    self._started_here.add(record.arn)
             outcome = self.transitioner.advance(tx, now, limit=self.batch)
             claimed: list[TaskClaim] = []
             if claim and capacity:
@@ -225,7 +278,7 @@ class Worker:
     async def _idle(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
         self._wake.clear()
-        if self._completions or self._callbacks:
+        if self._completions or self._callbacks or self._starts:
             return
         due = await self.db(self._next_timer)
         now = self.clock.now()
@@ -322,6 +375,20 @@ class Worker:
             self._running.pop(key, None)
             self._start_queued()
             self.wake()
+
+
+class _StartRequest:
+    __slots__ = ("arn", "error", "future", "input", "machine", "name")
+
+    def __init__(
+        self, machine: str, input: str, name: str | None, future: asyncio.Future[str]
+    ) -> None:
+        self.machine = machine
+        self.input = input
+        self.name = name
+        self.future = future
+        self.arn = ""
+        self.error: OncueError | None = None
 
 
 def _waits(resource: str) -> bool:

@@ -8,7 +8,8 @@ the engine's promise "state, history and commands in one transaction" is this ob
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -101,6 +102,7 @@ class Tx:
     def __init__(self, cursor: Cursor, dialect: str) -> None:
         self.cursor = cursor
         self.dialect = dialect
+        self.savepoints = 0
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -121,6 +123,20 @@ class Tx:
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.run(sql, params).fetchall()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: what fails inside is undone, the rest stays."""
+        self.savepoints += 1
+        name = f"sp{self.savepoints}"
+        self.run(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.run(f"ROLLBACK TO SAVEPOINT {name}")
+            self.run(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.run(f"RELEASE SAVEPOINT {name}")
 
     # --- state machines ----------------------------------------------------------------
 
@@ -364,21 +380,24 @@ class Tx:
             (arn, from_id, limit),
         )
 
-    def delete_finished_before(self, stop_date: float, limit: int) -> list[str]:
-        """Retention: remove up to ``limit`` executions that stopped before ``stop_date``."""
+    def finished_before(self, stop_date: float, limit: int) -> list[str]:
         rows = self.all(
             "SELECT arn FROM executions WHERE stop_date < ? AND status <> 'RUNNING' "
             "ORDER BY stop_date LIMIT ?",
             (stop_date, limit),
         )
-        arns = [row[0] for row in rows]
-        for table, column in (
-            ("history", "execution_arn"),
-            ("tokens", "execution_arn"),
-            ("executions", "arn"),
-        ):
-            self.many(f"DELETE FROM {table} WHERE {column} = ?", [(arn,) for arn in arns])
-        return arns
+        return [row[0] for row in rows]
+
+    def delete_executions(self, arns: Sequence[str]) -> int:
+        """Delete finished executions and everything they own; the number deleted."""
+        deleted = 0
+        for arn in arns:
+            self.run("DELETE FROM executions WHERE arn = ? AND status <> 'RUNNING'", (arn,))
+            if self.cursor.rowcount:
+                deleted += 1
+                for table in ("history", "tokens", "inbox", "timers", "tasks"):
+                    self.run(f"DELETE FROM {table} WHERE execution_arn = ?", (arn,))
+        return deleted
 
     # --- inbox -------------------------------------------------------------------------
 

@@ -185,6 +185,8 @@ class App:
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         strict: bool = True,
+        time_skipping: bool | None = None,
+        grace_seconds: float = 5.0,
     ) -> None:
         self.database_url = (
             database_url or os.environ.get("ONCUE_DATABASE_URL") or (DEFAULT_DATABASE_URL)
@@ -198,6 +200,8 @@ class App:
             "lease_seconds": lease_seconds,
             "poll_seconds": poll_seconds,
             "strict": strict,
+            "time_skipping": time_skipping,
+            "grace_seconds": grace_seconds,
         }
         self._machines: dict[str, str | dict[str, Json]] = {}
         self._store: Store | None = None

@@ -68,10 +68,18 @@ class Worker:
         region: str = DEFAULT_REGION,
         account: str = DEFAULT_ACCOUNT,
         name: str | None = None,
+        time_skipping: bool | None = None,
+        grace_seconds: float = 5.0,
     ) -> None:
         self.store = store
         self.handlers = dict(handlers)
         self.clock = clock or SystemClock()
+        #: On shutdown, how long running handlers may take before their tasks are handed back.
+        self.grace_seconds = grace_seconds
+        #: With a virtual clock, jump to the next timer whenever nothing else can happen.
+        self.time_skipping = (
+            isinstance(self.clock, VirtualClock) if time_skipping is None else time_skipping
+        )
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
@@ -162,7 +170,9 @@ class Worker:
             # Started elsewhere: it may have finished already.
             description = await self.db(self.control.describe_execution, arn)
             if description["status"] != "RUNNING":
-                self._finish_waiters[arn].remove(waiter)
+                waiting = self._finish_waiters.get(arn, [])
+                if waiter in waiting:
+                    waiting.remove(waiter)
                 return
         await waiter
 
@@ -282,7 +292,7 @@ class Worker:
             return
         due = await self.db(self._next_timer)
         now = self.clock.now()
-        if isinstance(self.clock, VirtualClock) and due is not None and not self._running:
+        if self.time_skipping and due is not None and not self._running:
             # Time skipping: nothing runs, so jump to the next timer instead of sleeping.
             await self.clock.sleep_until(datetime.fromtimestamp(due, UTC))
             return
@@ -318,7 +328,7 @@ class Worker:
         """Let running handlers finish briefly, record their results, hand the rest back."""
         self._stopping = True
         if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=self.lease_seconds / 3)
+            await asyncio.wait(list(self._running.values()), timeout=self.grace_seconds)
         for task in self._running.values():
             task.cancel()
         self._queued.clear()

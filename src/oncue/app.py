@@ -351,3 +351,20 @@ class App:
     ) -> dict[str, Json]:
         """Start an execution and wait for it to finish."""
         return await self.wait(await self.start_execution(state_machine, input, name=name))
+
+    async def get_activity_task(
+        self, activity_arn: str, worker_name: str | None = None, *, wait_seconds: float = 60.0
+    ) -> dict[str, Json]:
+        """GetActivityTask with AWS's long poll: up to ``wait_seconds`` for a task, else ``{}``.
+
+        Woken at once when this process schedules a task for the activity; otherwise polls.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        worker = self.worker
+        while True:
+            found = await worker.db(self.control.get_activity_task, activity_arn, worker_name)
+            remaining = deadline - loop.time()
+            if found or remaining <= 0:
+                return found
+            await worker.activity_scheduled(activity_arn, min(remaining, 1.0))

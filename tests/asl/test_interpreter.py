@@ -118,7 +118,10 @@ def test_tokens_come_from_the_seed() -> None:
     definition = task_machine(
         Resource="arn:aws:states:::lambda:invoke.waitForTaskToken", Parameters={"FunctionName": "f"}
     )
-    token = lambda seed: only(start(definition, seed=seed).commands, RunTask)[0].token  # noqa: E731
+
+    def token(seed: int) -> str:
+        return str(only(start(definition, seed=seed).commands, RunTask)[0].token)
+
     assert token(1) == token(1)
     assert token(1) != token(2)
 
@@ -223,7 +226,7 @@ def test_map_respects_max_concurrency() -> None:
 
 def test_a_long_chain_of_parallel_states_does_not_recurse() -> None:
     n = 1500
-    states = {
+    states: dict[str, dict[str, Any]] = {
         f"P{i}": {
             "Type": "Parallel",
             "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Pass", "End": True}}}],

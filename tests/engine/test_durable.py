@@ -328,7 +328,7 @@ async def test_redrive_reruns_only_the_failed_state(db: Path) -> None:
 
 
 async def test_task_token_callbacks_and_their_errors(db: Path) -> None:
-    app = make_app(db)
+    app = make_app(db, time_skipping=False)  # the heartbeat timer must not be skipped to
     tokens: asyncio.Queue[str] = asyncio.Queue()
 
     @app.handler
@@ -538,3 +538,24 @@ async def test_retention_deletes_finished_executions_only(db: Path) -> None:
             ).fetchone()[0]
             == 0
         )
+
+
+async def test_get_activity_task_long_polls_until_a_task_arrives(app: App) -> None:
+    activity = (await call(app, app.control.create_activity, "pack"))["activityArn"]
+    app.state_machine(
+        "packing",
+        {"StartAt": "P", "States": {"P": {"Type": "Task", "Resource": activity, "End": True}}},
+    )
+    await call(app, app.deploy)
+    assert await app.get_activity_task(activity, "w", wait_seconds=0.2) == {}
+    poll = asyncio.create_task(app.get_activity_task(activity, "w", wait_seconds=30))
+    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    arn = await app.start_execution("packing", {"box": 1})
+    claimed = await asyncio.wait_for(poll, 10)
+    assert loop.time() - began < 0.5  # woken by the scheduling, not by a poll interval
+    assert claimed["input"] == '{"box":1}'
+    await call(app, app.control.send_task_failure, claimed["taskToken"], "Broken", "no tape")
+    result = await app.wait(arn)
+    assert (result["status"], result["error"], result["cause"]) == ("FAILED", "Broken", "no tape")

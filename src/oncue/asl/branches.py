@@ -13,6 +13,12 @@ error is ``States.ExceedToleratedFailureThreshold``.
 Branches start in index order, each running until it must wait. Children are started and
 parents resumed through the turn's work queue, so nesting and long chains never deepen the
 Python stack.
+
+A branch or iteration that fails or is aborted is kept in its parent's ``unfinished``; the
+outputs of those that succeeded stay in the results. AWS "RedriveExecution": "For workflows
+that include an Inline Map or Parallel state, RedriveExecution reschedules and redrives only
+the iterations and branches that failed or aborted" -- :func:`resume_parallel` and
+:func:`resume_map` do that, each resumed child continuing from the state where it stopped.
 """
 
 from __future__ import annotations
@@ -30,18 +36,29 @@ if TYPE_CHECKING:
     from oncue.asl.frames import Frame
     from oncue.asl.interpreter import _Transition, _Turn
 
-__all__ = ["abort_child", "child_failed", "child_succeeded", "run_map", "run_parallel"]
+__all__ = [
+    "abort_child",
+    "child_failed",
+    "child_succeeded",
+    "resume_map",
+    "resume_parallel",
+    "run_map",
+    "run_parallel",
+]
 
 
 # --- Parallel ----------------------------------------------------------------------------
 
 
 def run_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transition:
+    # A run (first or a retry) starts every branch: forget what an earlier attempt kept.
+    frame.results, frame.unfinished = [], {}
     effective = turn.select(state.input_path, frame.input, frame)
     if state.parameters is not None:
         effective = turn.evaluate(state.parameters, effective, frame)
     turn.emit(frame, "ParallelStateStarted")
     frame.wait = "children"
+    frame.effective = effective  # a redrive starts a branch that never ran with it
     frame.results = [None] * len(state.branches)
     frame.remaining = len(state.branches)
     for index, branch in enumerate(state.branches):
@@ -56,10 +73,41 @@ def _finish_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transi
     return turn.finish_with_result(frame, frame.results)
 
 
+def resume_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transition:
+    """Redrive: run again only the branches that failed or were aborted."""
+    from oncue.asl import redrive
+
+    turn.emit(frame, "ParallelStateStarted")
+    frame.wait = "children"
+    kept, frame.unfinished = frame.unfinished, {}
+    frame.remaining = len(kept)
+    if not kept:  # every branch succeeded; what failed came after them
+        return _finish_parallel(turn, frame, state)
+    for index in sorted(kept):
+        child = _reopen(turn, frame, kept[index])
+        if child.state is None:  # stopped before it started
+            turn.later(child, state.branches[index].start_at, frame.effective)
+        else:
+            turn.later_call(child, partial(redrive.resume_frame, turn, child))
+    return None
+
+
+def _reopen(turn: _Turn, parent: Frame, child: Frame) -> Frame:
+    """A kept child runs again, under its old key, its events following the parent's."""
+    child.closed = False
+    child.wait = None
+    child.task_id = None
+    child.last_event = parent.last_event
+    turn.s.frames[child.key] = child
+    parent.children[child.index] = child
+    return child
+
+
 # --- Map ---------------------------------------------------------------------------------
 
 
 def run_map(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
+    frame.map, frame.unfinished = None, {}  # as for Parallel: every iteration runs
     effective = turn.select(state.input_path, frame.input, frame)
     items: Json = effective
     if state.items_path is not None and state.items_path.source != "$":
@@ -115,24 +163,58 @@ def _number(turn: _Turn, frame: Frame, path: Expression, data: Json, integer: bo
     return float(value)
 
 
+def resume_map(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
+    """Redrive: run again the iterations that failed or were aborted, then those never run.
+
+    The tolerated failure threshold counts the failures of this attempt only: an iteration
+    that fails again counts, one that now succeeds no longer does.
+    """
+    progress = frame.map
+    assert progress is not None
+    turn.emit(frame, "MapStateStarted", {"length": len(progress.items)})
+    frame.wait = "children"
+    progress.failed = 0
+    progress.redo = sorted(frame.unfinished, reverse=True)
+    return _pump(turn, frame, state)
+
+
 def _pump(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
-    """Start iterations while the concurrency limit allows; finish when all are done."""
+    """Start iterations while the concurrency limit allows; finish when all are done.
+
+    Iterations a redrive runs again come first (they have lower indexes than any never
+    started), so iterations still start in index order.
+    """
     progress = frame.map
     assert progress is not None
     total = len(progress.items)
-    while progress.next_index < total and (
+    while (progress.redo or progress.next_index < total) and (
         progress.limit == 0 or len(frame.children) < progress.limit
     ):
-        index = progress.next_index
-        progress.next_index += 1
-        child = lifecycle.new_child(turn, frame, index, state.item_processor)
+        if progress.redo:
+            kept = frame.unfinished.pop(progress.redo.pop())
+            child = _reopen(turn, frame, kept)
+            if child.state is not None:
+                turn.later_call(child, partial(_resume_iteration, turn, frame, child))
+                continue
+        else:
+            index = progress.next_index
+            progress.next_index += 1
+            child = lifecycle.new_child(turn, frame, index, state.item_processor)
         turn.later_call(child, partial(_start_iteration, turn, frame, child, state))
-    if frame.children or progress.next_index < total:
+    if frame.children or progress.redo or progress.next_index < total:
         return None
     frame.wait = None
-    frame.map = None
+    # The progress stays until the next state is entered: should ResultSelector, ResultPath
+    # or OutputPath fail now, a redrive does not run the iterations again.
     turn.emit(frame, "MapStateSucceeded")
     return turn.finish_with_result(frame, progress.results)
+
+
+def _resume_iteration(turn: _Turn, frame: Frame, child: Frame) -> None:
+    from oncue.asl import redrive
+
+    turn.emit(child, "MapIterationStarted", {"name": frame.state, "index": child.index})
+    redrive.resume_frame(turn, child)
 
 
 def _start_iteration(turn: _Turn, frame: Frame, child: Frame, state: MapState) -> None:
@@ -190,6 +272,7 @@ def child_failed(
 ) -> None:
     state = turn.state_of(parent)
     parent.children.pop(child.index, None)
+    parent.unfinished[child.index] = child  # where it stopped, for a redrive
     if isinstance(state, MapState):
         progress = parent.map
         assert progress is not None
@@ -205,7 +288,6 @@ def child_failed(
             error = "States.ExceedToleratedFailureThreshold"
             cause = "The specified tolerated failure threshold was exceeded"
         _abort_children(turn, parent)
-        parent.map = None
         turn.emit(parent, "MapStateFailed")
     else:
         parent.last_event = child.last_event
@@ -218,6 +300,7 @@ def child_failed(
 def _abort_children(turn: _Turn, parent: Frame) -> None:
     for child in list(parent.children.values()):
         abort_child(turn, parent, child)
+    parent.unfinished.update(parent.children)  # where they stopped, for a redrive
     parent.children.clear()
 
 

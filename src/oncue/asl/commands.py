@@ -21,6 +21,7 @@ __all__ = [
     "Command",
     "Event",
     "ExecutionInfo",
+    "Redrive",
     "RunTask",
     "Start",
     "Stop",
@@ -120,6 +121,15 @@ class Stop:
     cause: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Redrive:
+    """RedriveExecution: resume a FAILED, ABORTED or TIMED_OUT execution where it stopped.
+
+    The interpreter ignores it for an execution in any other status (see
+    :func:`oncue.asl.redrive.can_redrive`); the driver answers the API error itself.
+    """
+
+
 Event: TypeAlias = (
     Start
     | TaskStarted
@@ -129,6 +139,7 @@ Event: TypeAlias = (
     | TaskHeartbeat
     | TimerFired
     | Stop
+    | Redrive
 )
 
 

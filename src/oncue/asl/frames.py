@@ -5,8 +5,13 @@ one iteration of a Map state. It knows its current state, that state's raw input
 waiting for (a task, a timer, a retry back-off, or its children) and the id of its last
 history event, which is the ``previousEventId`` of its next one.
 
-Everything in a frame except ``parent`` and ``body`` is plain data (JSON values, strings,
-numbers), so the state can be stored and reloaded by a durable driver.
+A frame that fails or is aborted is not thrown away: its parent keeps it in ``unfinished``
+(and the root frame keeps its own state and input when the execution ends), so a redrive
+(:mod:`oncue.asl.redrive`) can resume exactly the branches and iterations that did not
+succeed. Entering a new state forgets what the previous one kept.
+
+Everything in a frame except ``parent``, ``body`` and the child frames is plain data (JSON
+values, strings, numbers); :mod:`oncue.asl.snapshot` stores and reloads the whole tree.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class MapProgress:
     results: list[Json] = field(default_factory=list)
     failed: int = 0
     pumping: bool = False
+    #: Iterations a redrive runs again, largest index first (popped from the end).
+    redo: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -47,7 +54,7 @@ class Frame:
     index: int = 0
     state: str | None = None
     input: Json = None
-    #: The effective input kept while waiting (Wait's OutputPath, Task retries).
+    #: The effective input kept while waiting (Wait's OutputPath, a Parallel's branch input).
     effective: Json = None
     entered_event: int = 0
     entered_time: str = ""
@@ -60,7 +67,12 @@ class Frame:
     #: HeartbeatSeconds resolved when the task was scheduled (a heartbeat re-arms it).
     heartbeat: int | None = None
     timers: list[str] = field(default_factory=list)
+    #: Running branches or iterations, by index.
     children: dict[int, Frame] = field(default_factory=dict)
+    #: Branches or iterations that failed or were aborted, kept (closed, with the state and
+    #: input they stopped at) so a redrive can resume them. Emptied when a state is entered.
+    unfinished: dict[int, Frame] = field(default_factory=dict)
+    #: A Parallel state's branch outputs (in branch order) while or after it runs.
     results: list[Json] = field(default_factory=list)
     remaining: int = 0
     map: MapProgress | None = None

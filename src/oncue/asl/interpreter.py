@@ -22,6 +22,10 @@ Rules / theory of operation
 * Errors follow AWS "Handling errors in Step Functions workflows": a failing state consults
   its Retry, then its Catch; an unhandled error fails its frame, a failed branch or iteration
   fails its Parallel or Map state, and a failed top-level frame fails the execution.
+* A finished execution keeps where it stopped (the failed state and its input, the branches
+  and iterations that did not succeed), so a ``Redrive`` event resumes it there
+  (:mod:`oncue.asl.redrive`). Any other event for a finished execution, and a ``Redrive``
+  for one that cannot be redriven, changes nothing.
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from oncue.asl import lifecycle
+from oncue.asl import lifecycle, redrive
 from oncue.asl.commands import (
     ArmTimer,
     CancelTimer,
     Command,
     Event,
     ExecutionInfo,
+    Redrive,
     Start,
     Stop,
     TaskFailed,
@@ -69,7 +74,7 @@ class Step:
 
     state: ExecutionState
     commands: list[Command] = field(default_factory=list)
-    history: list[dict[str, object]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def payload_too_large(text: str) -> bool:
@@ -104,9 +109,13 @@ class Interpreter:
         return self.step(state, Start(input=input), now=now)
 
     def step(self, state: ExecutionState, event: Event, *, now: datetime) -> Step:
+        if isinstance(event, Redrive):
+            if not redrive.can_redrive(state):
+                return Step(state=state)
+        elif state.finished:
+            return Step(state=state)
         turn = _Turn(self.machine, state, now)
-        if not state.finished:
-            turn.handle(event)
+        turn.handle(event)
         state.last_event_id = turn.log.last_id
         return Step(state=state, commands=turn.commands, history=turn.log.events)
 
@@ -217,6 +226,8 @@ class _Turn:
             self.begin(event.input)
         elif isinstance(event, TimerFired):
             self.on_timer(event.timer_id)
+        elif isinstance(event, Redrive):
+            redrive.redrive(self)
         elif isinstance(event, Stop):
             lifecycle.end_execution(
                 self, "ABORTED", "ExecutionAborted", error=event.error, cause=event.cause
@@ -301,19 +312,35 @@ class _Turn:
         transition: _Transition = (name, data)
         while transition is not None and not frame.closed:
             name, data = transition
-            state = frame.body.states[name]
-            frame.state = name
-            frame.input = data
-            frame.retries = [0] * len(getattr(state, "retry", ()))
-            frame.retry_count = 0
-            frame.token = None
-            frame.entered_time = self.now_text
-            frame.entered_event = self.emit(
-                frame,
-                state.type + "StateEntered",
-                {"name": name, "input": dumps(data), "inputDetails": {"truncated": False}},
-            )
+            self.enter(frame, name, data)
             transition = self.run_state(frame)
+
+    def enter(self, frame: Frame, name: str, data: Json, *, resuming: bool = False) -> None:
+        """Record ``{Type}StateEntered``; retry counters start again from zero.
+
+        Entering a state forgets what the previous one kept for a redrive (branch results,
+        Map progress, unfinished children), unless a redrive is ``resuming`` this one.
+        """
+        state = frame.body.states[name]
+        frame.state = name
+        frame.input = data
+        frame.retries = [0] * len(getattr(state, "retry", ()))
+        frame.retry_count = 0
+        frame.token = None
+        frame.task_id = None
+        if not resuming:
+            frame.effective = None
+            frame.map = None
+            if frame.results:
+                frame.results = []  # a new list: the old one may be part of an output
+            if frame.unfinished:
+                frame.unfinished = {}
+        frame.entered_time = self.now_text
+        frame.entered_event = self.emit(
+            frame,
+            state.type + "StateEntered",
+            {"name": name, "input": dumps(data), "inputDetails": {"truncated": False}},
+        )
 
     def run_state(self, frame: Frame) -> _Transition:
         state = self.state_of(frame)

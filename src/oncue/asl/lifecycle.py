@@ -4,6 +4,10 @@ A frame that succeeds or fails hands its result to its parent (a Parallel or Map
 :mod:`oncue.asl.branches`); the top-level frame ends the execution. An execution that ends
 for any reason (success, failure, StopExecution, its own TimeoutSeconds) cancels every task
 and timer still outstanding, so a driver never runs work nobody waits for.
+
+Failed and aborted frames are closed but kept by their parent (``Frame.unfinished``), and the
+root frame keeps its state and input: that is where a redrive resumes
+(:mod:`oncue.asl.redrive`).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ def abort(turn: _Turn, frame: Frame) -> None:
         return
     for child in list(frame.children.values()):
         branches.abort_child(turn, frame, child)
+    frame.unfinished.update(frame.children)  # where they stopped, for a redrive
     frame.children.clear()
     if frame.task_id is not None and turn.s.pending.pop(frame.task_id, None) is not None:
         turn.commands.append(CancelTask(task_id=frame.task_id))
@@ -103,7 +108,11 @@ def end_execution(
         else:
             turn.commands.append(CancelTimer(timer_id=key))
     root.closed = True
+    root.timers.clear()
     state.frames.clear()
+    if status == "SUCCEEDED":
+        # Nothing to redrive: forget what the last state kept for one.
+        root.effective, root.map, root.results, root.unfinished = None, None, [], {}
     state.status, state.output, state.error, state.cause = status, output, error, cause
     details: dict[str, object] = {}
     if status == "SUCCEEDED":

@@ -104,6 +104,7 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._completions: list[Completion] = []
         self._starts: list[_StartRequest] = []
+        self._activity_signals: dict[str, asyncio.Event] = {}
         self._callbacks: list[_Callback] = []
         self._queued: list[TaskClaim] = []
         self._running: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -133,6 +134,7 @@ class Worker:
         loop.call_soon_threadsafe(self._absorb, outcome)
 
     def _absorb(self, outcome: Outcome) -> None:
+        self._signal_activities(outcome)
         self._queued.extend(outcome.run)
         if outcome.unclaimed:
             self._claim_wanted = True
@@ -141,6 +143,18 @@ class Worker:
         self.stats["transitions"] += outcome.transitions
         self._start_queued()
         self.wake()
+
+    def _signal_activities(self, outcome: Outcome) -> None:
+        for arn in outcome.activities:
+            signal = self._activity_signals.pop(arn, None)
+            if signal is not None:
+                signal.set()
+
+    async def activity_scheduled(self, activity_arn: str, timeout: float) -> None:
+        """Until a task for the activity is scheduled in this process, or ``timeout``."""
+        signal = self._activity_signals.setdefault(activity_arn, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(signal.wait(), timeout)
 
     def wake(self) -> None:
         if self._wake is not None:
@@ -230,6 +244,7 @@ class Worker:
                 request.future.set_result(request.arn)
         self.stats["cycles"] += 1
         self.stats["transitions"] += outcome.transitions
+        self._signal_activities(outcome)
         self._queued.extend(outcome.run)
         self._queued.extend(claimed)
         for arn in outcome.finished:

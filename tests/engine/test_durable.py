@@ -559,3 +559,29 @@ async def test_get_activity_task_long_polls_until_a_task_arrives(app: App) -> No
     await call(app, app.control.send_task_failure, claimed["taskToken"], "Broken", "no tape")
     result = await app.wait(arn)
     assert (result["status"], result["error"], result["cause"]) == ("FAILED", "Broken", "no tape")
+
+
+async def test_an_engine_defect_fails_one_execution_not_the_worker(app: App, db: Path) -> None:
+    arn = await app.start_execution("double", {"v": 1}, name="victim")
+    await app.wait(arn)
+    # A corrupt stored state, as a defect would leave it: the execution it belongs to fails
+    # with States.Runtime, and the worker goes on with the others.
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO executions (arn, name, state_machine_arn, revision_id, status, input,"
+            " start_date, version, state) SELECT arn || '-x', name || '-x', state_machine_arn,"
+            " revision_id, 'RUNNING', input, start_date, 1, ? FROM executions WHERE name = ?",
+            ('{"v": 1, "broken": true}', "victim"),
+        )
+        conn.execute(
+            "INSERT INTO inbox (execution_arn, body) VALUES (?, ?)",
+            (arn + "-x", '{"type": "TimerFired", "timer_id": "t"}'),
+        )
+    app.worker.wake()
+    after = await app.execute("double", {"v": 3}, name="after")
+    assert after["output"] == '{"v":6}'
+    broken = await call(app, app.control.describe_execution, arn + "-x")
+    assert broken["status"] == "FAILED" and broken["error"] == "States.Runtime"
+    assert "StoreError" in broken["cause"]
+    history = (await call(app, app.control.get_execution_history, arn + "-x"))["events"]
+    assert [e["type"] for e in history] == ["ExecutionFailed"]

@@ -16,6 +16,7 @@ transaction.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,8 @@ from oncue.store.sql import Tx
 from oncue.types import Json
 
 __all__ = ["Completion", "Machines", "Outcome", "Transitioner"]
+
+log = logging.getLogger("oncue.engine")
 
 #: Cached execution states (by ARN), saving a snapshot load on every transition.
 STATE_CACHE_SIZE = 20_000
@@ -167,10 +170,40 @@ class Transitioner:
             for arn, bodies in grouped.items():
                 record = records.get(arn)
                 if record is not None:
-                    self._execution(tx, now, record, [decode_event(b) for b in bodies], out)
+                    self._isolated(tx, now, record, bodies, out)
             if only is not None:
                 break
         return out
+
+    def _isolated(
+        self, tx: Tx, now: datetime, record: ExecutionRecord, bodies: list[str], out: Outcome
+    ) -> None:
+        """One execution's transition, in a savepoint: a defect that makes it raise fails
+        that execution (States.Runtime, with the reason) instead of every batch after it."""
+        try:
+            with tx.savepoint():
+                self._execution(tx, now, record, [decode_event(b) for b in bodies], out)
+        except tx.driver_errors:
+            raise  # the database itself is in trouble: the whole batch must roll back
+        except Exception as error:
+            log.exception("execution %s failed inside the engine", record.arn)
+            self._states.pop(record.arn, None)
+            self._fail_internally(tx, now, record, f"{type(error).__name__}: {error}")
+            out.finished.append(record.arn)
+
+    def _fail_internally(self, tx: Tx, now: datetime, record: ExecutionRecord, reason: str) -> None:
+        last = tx.last_history_id(record.arn)
+        error, cause = "States.Runtime", f"oncue could not run this execution: {reason}"
+        event: dict[str, object] = {
+            "timestamp": now.isoformat(),
+            "type": "ExecutionFailed",
+            "id": last + 1,
+            "previousEventId": last,
+            "executionFailedEventDetails": {"error": error, "cause": cause},
+        }
+        tx.fail_execution(record.arn, error, cause, now.timestamp())
+        tx.append_history([(record.arn, last + 1, last + 1, dumps([event]))])
+        tx.delete_execution_work(record.arn)
 
     def _load(self, interpreter: Interpreter, record: ExecutionRecord) -> ExecutionState | None:
         cached = self._states.get(record.arn)

@@ -209,7 +209,14 @@ class Worker:
         renewer = asyncio.create_task(self._renew_leases())
         try:
             while not stop.is_set():
-                busy = await self._cycle()
+                try:
+                    busy = await self._cycle()
+                except (OncueError, OSError) as error:
+                    # The database refused the cycle (locked too long, disk full...): its
+                    # work is still in memory or in the inbox; try again shortly.
+                    log.error("a worker cycle failed, retrying: %s", error)
+                    await asyncio.sleep(min(self.poll_seconds, 0.5))
+                    continue
                 if busy:
                     await asyncio.sleep(0)
                     continue
@@ -234,6 +241,10 @@ class Worker:
             for request in starts:
                 if not request.future.done():
                     request.future.set_exception(error)
+            # Nothing of the cycle committed: keep the results for the next one.
+            self._completions[:0] = completions
+            self._callbacks[:0] = callbacks
+            self._claim_wanted = self._claim_wanted or claim
             raise
         for request in starts:
             if request.future.done():

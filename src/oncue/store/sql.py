@@ -99,9 +99,16 @@ def _claim(row: Sequence[Any]) -> TaskClaim:
 class Tx:
     """The statements of one transaction."""
 
-    def __init__(self, cursor: Cursor, dialect: str) -> None:
+    def __init__(
+        self,
+        cursor: Cursor,
+        dialect: str,
+        driver_errors: tuple[type[Exception], ...] = (),
+    ) -> None:
         self.cursor = cursor
         self.dialect = dialect
+        #: The database driver's exceptions: a failing statement, not a failing execution.
+        self.driver_errors: tuple[type[Exception], ...] = (*driver_errors, OSError)
         self.savepoints = 0
 
     # --- plumbing ----------------------------------------------------------------------
@@ -362,6 +369,18 @@ class Tx:
         self.many(
             "INSERT INTO history (execution_arn, first_id, last_id, events) VALUES (?, ?, ?, ?)",
             rows,
+        )
+
+    def last_history_id(self, arn: str) -> int:
+        row = self.one("SELECT MAX(last_id) FROM history WHERE execution_arn = ?", (arn,))
+        return int(row[0] or 0) if row is not None else 0
+
+    def fail_execution(self, arn: str, error: str, cause: str, stop_date: float) -> None:
+        """Fail an execution outside the interpreter (the engine could not run it)."""
+        self.run(
+            "UPDATE executions SET status = 'FAILED', error = ?, cause = ?, stop_date = ?, "
+            "version = version + 1 WHERE arn = ?",
+            (error, cause, stop_date, arn),
         )
 
     def history_chunks(

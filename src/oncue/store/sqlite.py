@@ -92,7 +92,7 @@ class SQLiteStore:
                 connection.execute(f"BEGIN {mode}")
             except sqlite3.Error as error:
                 raise StoreError(f"cannot start a transaction on {self.path}: {error}") from None
-            tx = Tx(connection.cursor(), self.dialect)
+            tx = Tx(connection.cursor(), self.dialect, (sqlite3.Error,))
             try:
                 yield tx
             except BaseException:

@@ -56,12 +56,21 @@ CALLBACK: dict[str, Any] = {
 }
 
 
-async def throughput(path: Path, executions: int, in_flight: int) -> dict[str, float]:
+async def throughput(
+    path: Path, executions: int, in_flight: int, *, sync: bool
+) -> dict[str, float]:
     app = App(f"sqlite:///{path}", concurrency=in_flight)
+    if sync:  # a plain function: run in a worker thread, as blocking code must be
 
-    @app.handler
-    def noop(event: Any) -> Any:
-        return event
+        @app.handler
+        def noop(event: Any) -> Any:
+            return event
+
+    else:
+
+        @app.handler("noop")
+        async def noop_async(event: Any) -> Any:
+            return event
 
     app.state_machine("five", FIVE_TASKS)
     async with app:
@@ -123,7 +132,9 @@ def fill_finished(path: Path, count: int) -> None:
     with store.read() as tx:
         revision = tx.get_state_machine(arn).revision_id  # type: ignore[union-attr]
     prefix = arn.replace(":stateMachine:", ":execution:")
-    history = dumps([{"id": 1, "type": "ExecutionStarted"}, {"id": 2, "type": "ExecutionSucceeded"}])
+    history = dumps(
+        [{"id": 1, "type": "ExecutionStarted"}, {"id": 2, "type": "ExecutionSucceeded"}]
+    )
     batch = 50_000
     for start in range(0, count, batch):
         rows = [
@@ -168,13 +179,17 @@ def main() -> None:
     finished = 1_000_000 if args.million else args.finished
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        result = asyncio.run(throughput(directory / "t.db", args.executions, args.in_flight))
-        print(
-            f"throughput: {args.executions} executions x 5 tasks, {args.in_flight} in flight: "
-            f"{result['transitions']:.0f} transitions in {result['seconds']:.2f} s = "
-            f"{result['transitions_per_s']:,.0f} transitions/s "
-            f"({result['executions_per_s']:,.0f} executions/s, {result['cycles']:.0f} commits)"
-        )
+        for sync in (False, True):
+            kind = "sync handlers in threads" if sync else "async handlers"
+            result = asyncio.run(
+                throughput(directory / f"t{sync}.db", args.executions, args.in_flight, sync=sync)
+            )
+            print(
+                f"throughput ({kind}): {args.executions} executions x 5 tasks, "
+                f"{args.in_flight} in flight: {result['transitions']:.0f} transitions in "
+                f"{result['seconds']:.2f} s = {result['transitions_per_s']:,.0f} transitions/s "
+                f"({result['executions_per_s']:,.0f} executions/s, {result['cycles']:.0f} commits)"
+            )
         latency = asyncio.run(callback_latency(directory / "c.db", args.callbacks))
         print(
             f"callback (SendTaskSuccess -> next state committed): median "

@@ -19,6 +19,7 @@ stackTrace).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import os
 import traceback
@@ -164,6 +165,7 @@ def _found(
     return Resolved(handler=handler, name=name, payload=payload, wrap=wrap)
 
 
+@functools.lru_cache(maxsize=4096)
 def _wants_context(handler: Handler) -> bool:
     try:
         params = list(inspect.signature(handler).parameters.values())

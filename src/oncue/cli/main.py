@@ -135,9 +135,26 @@ def validate_command(definition: str) -> None:
 
 
 def _register_optional_commands() -> None:
+    from oncue.cli import activities, executions, machines, prune_cmd, worker_cmd
     from oncue.cli.pattern_cmd import test_event_pattern
 
     cli.add_command(test_event_pattern)
+    for command in (
+        machines.state_machine,
+        executions.start,
+        executions.describe,
+        executions.list_executions,
+        executions.history,
+        executions.stop,
+        executions.redrive,
+        activities.send_task_success,
+        activities.send_task_failure,
+        activities.send_task_heartbeat,
+        activities.activity,
+        worker_cmd.worker,
+        prune_cmd.prune,
+    ):
+        cli.add_command(command)
 
 
 _register_optional_commands()

@@ -32,10 +32,15 @@ _ARN: Final = re.compile(
 def check_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 80 or _FORBIDDEN.search(name):
         raise InvalidName(
-            f"Invalid Name: '{name}' — a {what} name must be 1 to 80 characters without white "
+            f"Invalid Name: '{name}' — {_article(what)} {what} name must be 1 to 80 characters "
+            "without white "
             'space, brackets, wildcards, control characters or any of "#%\\^|~`$&,;:/'
         )
     return name
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def arn_prefix(region: str, account: str) -> str:

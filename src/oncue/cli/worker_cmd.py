@@ -1,0 +1,173 @@
+"""``oncue worker``: run task handlers and advance executions until told to stop.
+
+The worker serves an :class:`oncue.App` named ``module:attribute`` or
+``path/to/file.py:attribute``, or one built from ``--handlers`` and ``--state-machine``
+(both may also add to a named app). SIGINT or SIGTERM sets the stop event: the worker lets
+running handlers finish briefly, records their results, hands unfinished tasks back to the
+database and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import logging
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from oncue.app import App, load_handlers
+from oncue.cli.common import api_errors, database_option
+from oncue.errors import HandlerError
+
+__all__ = ["load_app", "worker"]
+
+
+def load_app(spec: str) -> App:
+    """The :class:`App` that ``module:attribute`` or ``path/file.py:attribute`` names."""
+    target, sep, attribute = spec.rpartition(":")
+    if not sep or not target or not attribute:
+        raise HandlerError(f"{spec}: expected MODULE:ATTRIBUTE or path/to/file.py:ATTRIBUTE")
+    try:
+        if target.endswith(".py") or Path(target).is_file():
+            path = Path(target)
+            if not path.is_file():
+                raise HandlerError(f"{target}: no such file")
+            name = f"oncue_app_{abs(hash(str(path.resolve())))}"
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            if module_spec is None or module_spec.loader is None:
+                raise HandlerError(f"{target}: cannot be imported as Python")
+            module: Any = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+    except HandlerError:
+        raise
+    except Exception as error:  # user code failing at import is reported, not raised
+        raise HandlerError(
+            f"{target}: the module failed to import: {type(error).__name__}: {error}"
+        ) from error
+    app = getattr(module, attribute, None)
+    if not isinstance(app, App):
+        raise HandlerError(f"{spec}: {attribute!r} is not an oncue.App")
+    return app
+
+
+def _machine_pair(value: str) -> tuple[str, str]:
+    name, sep, path = value.partition("=")
+    if not sep or not name or not path:
+        raise click.BadParameter(f"{value!r}: expected NAME=FILE", param_hint="--state-machine")
+    return name, path
+
+
+@click.command("worker")
+@click.argument("app_spec", metavar="[APP]", required=False)
+@click.option(
+    "--handlers",
+    "handlers_specs",
+    metavar="MODULE_OR_FILE",
+    multiple=True,
+    help="Python module or file that provides task handlers (repeatable).",
+)
+@click.option(
+    "--state-machine",
+    "machines",
+    metavar="NAME=FILE",
+    multiple=True,
+    help="Create or update this state machine at start (repeatable).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Handlers running at once (default 100).",
+)
+@click.option(
+    "--lease-seconds", type=click.FloatRange(min=1), default=None, help="Task lease (default 30)."
+)
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="How often to look for work other processes created (default 1).",
+)
+@click.option(
+    "--strict/--no-strict",
+    default=True,
+    show_default=True,
+    help="Without APP: fail a task no handler here serves (--no-strict: leave it for others).",
+)
+@database_option
+@api_errors
+def worker(
+    app_spec: str | None,
+    handlers_specs: tuple[str, ...],
+    machines: tuple[str, ...],
+    concurrency: int | None,
+    lease_seconds: float | None,
+    poll_seconds: float | None,
+    strict: bool,
+    database_url: str,
+) -> None:
+    """Run a worker until SIGINT or SIGTERM.
+
+    APP is MODULE:ATTRIBUTE or path/to/file.py:ATTRIBUTE naming an oncue.App; without it the
+    worker serves the handlers of --handlers and the state machines of --state-machine.
+    """
+    ctx = click.get_current_context()
+    explicit_url = (
+        ctx.get_parameter_source("database_url") is click.core.ParameterSource.COMMANDLINE
+    )
+    if app_spec is not None:
+        if concurrency is not None or lease_seconds is not None or poll_seconds is not None:
+            raise click.UsageError(
+                "--concurrency, --lease-seconds and --poll-seconds configure an app built from "
+                "--handlers; an APP brings its own (App(concurrency=..., lease_seconds=...))"
+            )
+        app = load_app(app_spec)
+        if explicit_url:
+            app.database_url = database_url
+    else:
+        if not handlers_specs and not machines:
+            raise click.UsageError("give an APP, or --handlers and/or --state-machine")
+        app = App(
+            database_url,
+            concurrency=concurrency or 100,
+            lease_seconds=lease_seconds or 30.0,
+            poll_seconds=poll_seconds or 1.0,
+            strict=strict,
+        )
+    for spec in handlers_specs:
+        app.add_handlers(load_handlers(spec))
+    for pair in machines:
+        name, path = _machine_pair(pair)
+        app.state_machine(name, path)
+    app.deploy()  # before the line below, so that once it shows the state machines exist
+    handlers = ", ".join(sorted(app.handlers)) or "none"
+    deployed = ", ".join(sorted(name for name, _ in map(_machine_pair, machines)))
+    served = f"; state machines: {deployed}" if deployed else ""
+    where = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", app.database_url)  # no passwords
+    click.echo(f"oncue worker on {where}: handlers: {handlers}{served}")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(_serve(app))
+
+
+async def _serve(app: App) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        # The handler only sets the event; the worker then shuts down in its own time.
+        loop.add_signal_handler(number, stop.set)
+    try:
+        await app.run(stop)
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)

@@ -209,6 +209,21 @@ class App:
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
 
+    def configure(self, **options: Any) -> None:
+        """Change worker options (concurrency, lease_seconds, poll_seconds, strict,
+        time_skipping, grace_seconds) before the app opens."""
+        unknown = set(options) - set(self._options)
+        if unknown:
+            raise TypeError(f"unknown App options: {', '.join(sorted(unknown))}")
+        if self._worker is not None:
+            raise RuntimeError("the app's worker is already built; configure it before")
+        self._options.update(options)
+
+    @property
+    def state_machine_names(self) -> list[str]:
+        """The names of the registered state machines."""
+        return list(self._machines)
+
     # --- registration ------------------------------------------------------------------
 
     def handler(self, name_or_function: Any = None) -> Any:

@@ -506,6 +506,8 @@ async def test_versions_and_running_executions_keep_their_definition(app: App) -
         (await call(app, control.start_execution, arn + ":1", "{}", "pinned"))["executionArn"]
     )
     assert on_v1["output"] == '"v1"' and on_v1["stateMachineVersionArn"] == arn + ":1"
+    on_version = await call(app, control.list_executions, arn + ":1")
+    assert [e["name"] for e in on_version["executions"]] == ["pinned"]
     versions = await call(app, control.list_state_machine_versions, arn)
     assert [v["stateMachineVersionArn"] for v in versions["stateMachineVersions"]] == [
         arn + ":2",

@@ -301,10 +301,10 @@ class Control:
         before = decode_page_token(next_token) if next_token else None
         cursor = (float(before[0]), str(before[1])) if isinstance(before, list) else None
         with self.store.read() as tx:
+            machine_arn = version_arn = None
             if state_machine_arn is not None:
-                machine_arn, _, _ = definitions.resolve_definition(tx, state_machine_arn)
-            else:
-                machine_arn = None
+                # A version ARN lists that version's executions only (AWS ListExecutions).
+                machine_arn, _, version_arn = definitions.resolve_definition(tx, state_machine_arn)
             rows = tx.list_executions(
                 state_machine_arn=machine_arn,
                 status=status_filter,
@@ -312,6 +312,7 @@ class Control:
                 started_before=started_before,
                 before=cursor,
                 limit=limit + 1,
+                version_arn=version_arn,
             )
         page = rows[:limit]
         response: dict[str, Json] = {

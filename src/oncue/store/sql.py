@@ -310,10 +310,14 @@ class Tx:
         started_before: float | None,
         before: tuple[float, str] | None,
         limit: int,
+        version_arn: str | None = None,
     ) -> list[ExecutionRecord]:
         """Newest first; ``before`` is the (start_date, arn) of the last item of a page."""
         where: list[str] = []
         params: list[Any] = []
+        if version_arn is not None:
+            where.append("version_arn = ?")
+            params.append(version_arn)
         if state_machine_arn is not None:
             where.append("state_machine_arn = ?")
             params.append(state_machine_arn)

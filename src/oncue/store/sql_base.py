@@ -1,0 +1,83 @@
+"""The plumbing of a SQL transaction: placeholders, helpers, savepoints.
+
+Statements are written with ``?`` placeholders; the PostgreSQL driver's are substituted once
+per statement (a cached rewrite). The statements themselves live in one module per group of
+tables (:mod:`~oncue.store.sql_catalog`, :mod:`~oncue.store.sql_executions`,
+:mod:`~oncue.store.sql_work`), combined into :class:`oncue.store.sql.Tx`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Protocol
+
+__all__ = ["Cursor", "TxBase"]
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor a transaction uses."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+
+@lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+class TxBase:
+    """A transaction's cursor and the helpers every group of statements uses."""
+
+    def __init__(
+        self,
+        cursor: Cursor,
+        dialect: str,
+        driver_errors: tuple[type[Exception], ...] = (),
+    ) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+        #: The database driver's exceptions: a failing statement, not a failing execution.
+        self.driver_errors: tuple[type[Exception], ...] = (*driver_errors, OSError)
+        self.savepoints = 0
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _sql(self, sql: str) -> str:
+        return _pg(sql) if self.dialect == "postgresql" else sql
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.cursor.execute(self._sql(sql), params)
+        return self.cursor
+
+    def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self.cursor.executemany(self._sql(sql), rows)
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.run(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.run(sql, params).fetchall()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: what fails inside is undone, the rest stays."""
+        self.savepoints += 1
+        name = f"sp{self.savepoints}"
+        self.run(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.run(f"ROLLBACK TO SAVEPOINT {name}")
+            self.run(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.run(f"RELEASE SAVEPOINT {name}")

@@ -1,0 +1,231 @@
+"""Statements on the work of executions: inbox, timers, tasks, task tokens, outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from oncue.store.records import Message, NewTask, OutboxEntry, TaskClaim, TokenRecord
+from oncue.store.sql_base import TxBase
+
+__all__ = ["WorkStatements"]
+
+_TASK_COLUMNS = (
+    "execution_arn, task_id, kind, target, resource, payload, state_name, attempt, token, "
+    "lease_until"
+)
+
+
+def _claim(row: Sequence[Any]) -> TaskClaim:
+    return TaskClaim(
+        execution_arn=row[0],
+        task_id=row[1],
+        kind=row[2],
+        target=row[3],
+        resource=row[4],
+        payload=row[5],
+        state_name=row[6],
+        attempt=row[7],
+        token=row[8],
+        lease_until=row[9],
+    )
+
+
+class WorkStatements(TxBase):
+    # --- inbox -------------------------------------------------------------------------
+
+    def add_messages(self, rows: Iterable[tuple[str, str]]) -> None:
+        """(execution_arn, body) pairs."""
+        self.many("INSERT INTO inbox (execution_arn, body) VALUES (?, ?)", rows)
+
+    def take_messages(self, limit: int) -> list[Message]:
+        rows = self.all("SELECT id, execution_arn, body FROM inbox ORDER BY id LIMIT ?", (limit,))
+        return [Message(id=row[0], execution_arn=row[1], body=row[2]) for row in rows]
+
+    def messages_for(self, arns: Sequence[str]) -> list[Message]:
+        marks = ", ".join("?" * len(arns))
+        rows = self.all(
+            f"SELECT id, execution_arn, body FROM inbox WHERE execution_arn IN ({marks}) "
+            "ORDER BY id",
+            arns,
+        )
+        return [Message(id=row[0], execution_arn=row[1], body=row[2]) for row in rows]
+
+    def delete_messages(self, ids: Iterable[int]) -> None:
+        self.many("DELETE FROM inbox WHERE id = ?", [(i,) for i in ids])
+
+    def has_messages(self) -> bool:
+        return self.one("SELECT 1 FROM inbox LIMIT 1") is not None
+
+    # --- timers ------------------------------------------------------------------------
+
+    def add_timers(self, rows: Iterable[tuple[str, str, float]]) -> None:
+        self.many("INSERT INTO timers (execution_arn, timer_id, due) VALUES (?, ?, ?)", rows)
+
+    def delete_timers(self, rows: Iterable[tuple[str, str]]) -> None:
+        self.many("DELETE FROM timers WHERE execution_arn = ? AND timer_id = ?", rows)
+
+    def due_timers(self, now: float, limit: int) -> list[tuple[str, str]]:
+        rows = self.all(
+            "SELECT execution_arn, timer_id FROM timers WHERE due <= ? ORDER BY due LIMIT ?",
+            (now, limit),
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def next_timer(self) -> float | None:
+        row = self.one("SELECT MIN(due) FROM timers")
+        return None if row is None else row[0]
+
+    def delete_execution_work(self, arn: str) -> None:
+        """A finished execution keeps no timers, tasks or open tokens."""
+        self.run("DELETE FROM timers WHERE execution_arn = ?", (arn,))
+        self.run("DELETE FROM tasks WHERE execution_arn = ?", (arn,))
+        self.run("UPDATE tokens SET open = 0 WHERE execution_arn = ? AND open = 1", (arn,))
+
+    # --- tasks -------------------------------------------------------------------------
+
+    def add_tasks(self, tasks: Iterable[NewTask], now: float) -> None:
+        self.many(
+            "INSERT INTO tasks (execution_arn, task_id, kind, target, resource, payload, "
+            "state_name, attempt, token, created, owner, lease_until) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    t.execution_arn,
+                    t.task_id,
+                    t.kind,
+                    t.target,
+                    t.resource,
+                    t.payload,
+                    t.state_name,
+                    t.attempt,
+                    t.token,
+                    now,
+                    t.owner,
+                    t.lease_until,
+                )
+                for t in tasks
+            ],
+        )
+
+    def finish_tasks(self, rows: Iterable[tuple[str, str]], owner: str | None) -> list[bool]:
+        """Remove finished tasks; False where the task is gone or leased to someone else.
+
+        This is the fence: a worker whose lease ran out (and whose task went to another
+        worker) cannot report a result any more.
+        """
+        results: list[bool] = []
+        for arn, task_id in rows:
+            if owner is None:
+                self.run(
+                    "DELETE FROM tasks WHERE execution_arn = ? AND task_id = ?", (arn, task_id)
+                )
+            else:
+                self.run(
+                    "DELETE FROM tasks WHERE execution_arn = ? AND task_id = ? AND owner = ?",
+                    (arn, task_id, owner),
+                )
+            results.append(self.cursor.rowcount > 0)
+        return results
+
+    def cancel_tasks(self, rows: Iterable[tuple[str, str]]) -> None:
+        rows = list(rows)
+        self.many("DELETE FROM tasks WHERE execution_arn = ? AND task_id = ?", rows)
+        self.many(
+            "UPDATE tokens SET open = 0 WHERE execution_arn = ? AND task_id = ? AND open = 1",
+            rows,
+        )
+
+    def claim_tasks(
+        self, *, owner: str, targets: Sequence[str], now: float, until: float, limit: int
+    ) -> list[TaskClaim]:
+        """Lease handler tasks that nobody holds (new, or whose lease ran out)."""
+        if not targets:
+            return []
+        marks = ", ".join("?" * len(targets))
+        rows = self.all(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE kind = 'handler' AND target IN ({marks}) "
+            "AND (lease_until IS NULL OR lease_until < ?) LIMIT ?",
+            [*targets, now, limit],
+        )
+        claims = []
+        for row in rows:
+            self.run(
+                "UPDATE tasks SET owner = ?, lease_until = ? WHERE execution_arn = ? "
+                "AND task_id = ?",
+                (owner, until, row[0], row[1]),
+            )
+            claims.append(_claim([*row[:9], until]))
+        return claims
+
+    def claim_activity_task(self, activity_arn: str, owner: str) -> TaskClaim | None:
+        row = self.one(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE kind = 'activity' AND target = ? "
+            "AND owner IS NULL ORDER BY created LIMIT 1",
+            (activity_arn,),
+        )
+        if row is None:
+            return None
+        self.run(
+            "UPDATE tasks SET owner = ? WHERE execution_arn = ? AND task_id = ?",
+            (owner, row[0], row[1]),
+        )
+        return _claim(row)
+
+    def renew_leases(self, owner: str, until: float) -> None:
+        self.run(
+            "UPDATE tasks SET lease_until = ? WHERE owner = ? AND kind = 'handler'",
+            (until, owner),
+        )
+
+    def release_leases(self, owner: str) -> None:
+        """Graceful shutdown: hand unfinished tasks back at once."""
+        self.run(
+            "UPDATE tasks SET owner = NULL, lease_until = NULL WHERE owner = ? "
+            "AND kind = 'handler'",
+            (owner,),
+        )
+
+    # --- task tokens -------------------------------------------------------------------
+
+    def add_tokens(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """(token, execution_arn, task_id)."""
+        self.many(
+            "INSERT INTO tokens (token, execution_arn, task_id, open) VALUES (?, ?, ?, 1)", rows
+        )
+
+    def get_token(self, token: str) -> TokenRecord | None:
+        row = self.one(
+            "SELECT token, execution_arn, task_id, open FROM tokens WHERE token = ?", (token,)
+        )
+        if row is None:
+            return None
+        return TokenRecord(token=row[0], execution_arn=row[1], task_id=row[2], open=bool(row[3]))
+
+    def close_tokens(self, rows: Iterable[tuple[str, str]]) -> None:
+        self.many(
+            "UPDATE tokens SET open = 0 WHERE execution_arn = ? AND task_id = ? AND open = 1",
+            rows,
+        )
+
+    # --- outbox ------------------------------------------------------------------------
+
+    def add_outbox(self, rows: Iterable[tuple[str, str, str, float]]) -> None:
+        """(event_id, execution_arn, entry JSON, created)."""
+        self.many(
+            "INSERT INTO outbox (event_id, execution_arn, entry, created) VALUES (?, ?, ?, ?)",
+            rows,
+        )
+
+    def take_outbox(self, limit: int) -> list[OutboxEntry]:
+        rows = self.all(
+            "SELECT id, event_id, execution_arn, entry, created FROM outbox ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [
+            OutboxEntry(id=r[0], event_id=r[1], execution_arn=r[2], entry=r[3], created=r[4])
+            for r in rows
+        ]
+
+    def delete_outbox(self, ids: Iterable[int]) -> None:
+        self.many("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])

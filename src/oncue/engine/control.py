@@ -33,6 +33,7 @@ from oncue.asl.snapshot import load_state
 from oncue.engine import definitions
 from oncue.engine.clock import Clock, SystemClock
 from oncue.engine.codec import encode_event
+from oncue.engine.history_pages import history_page
 from oncue.engine.naming import (
     arn_prefix,
     check_name,
@@ -341,43 +342,16 @@ class Control:
         reverse_order: bool = False,
         include_execution_data: bool = True,
     ) -> dict[str, Json]:
-        limit = max(1, min(max_results or 100, 1000))
-        position = decode_page_token(next_token) if next_token else None
         with self.store.read() as tx:
             self._execution(tx, arn)
-            start = int(position) if isinstance(position, int) else (2**62 if reverse_order else 1)
-            events: list[dict[str, Json]] = []
-            more = False
-            while len(events) <= limit:
-                chunks = tx.history_chunks(arn, from_id=start, reverse=reverse_order, limit=64)
-                if not chunks:
-                    break
-                for _, _, text in chunks:
-                    batch = loads(text)
-                    assert isinstance(batch, list)
-                    for event in reversed(batch) if reverse_order else batch:
-                        assert isinstance(event, dict)
-                        eid = event["id"]
-                        assert isinstance(eid, int)
-                        if (eid < start) if not reverse_order else (eid > start):
-                            continue
-                        events.append(event)
-                last = events[-1]["id"] if events else start
-                assert isinstance(last, int)
-                start = last - 1 if reverse_order else last + 1
-                if len(chunks) < 64:
-                    break
-            if len(events) > limit:
-                more = True
-                events = events[:limit]
-        if not include_execution_data:
-            events = [_strip_data(e) for e in events]
-        response: dict[str, Json] = {"events": list(events)}
-        if more:
-            last_id = events[-1]["id"]
-            assert isinstance(last_id, int)
-            response["nextToken"] = encode_page_token(last_id - 1 if reverse_order else last_id + 1)
-        return response
+            return history_page(
+                tx,
+                arn,
+                max_results=max_results,
+                next_token=next_token,
+                reverse_order=reverse_order,
+                include_execution_data=include_execution_data,
+            )
 
     def stop_execution(
         self, arn: str, error: str | None = None, cause: str | None = None
@@ -503,17 +477,3 @@ class Control:
 def _object(value: Json) -> dict[str, Json]:
     assert isinstance(value, dict)
     return value
-
-
-_DATA_KEYS = ("input", "output", "parameters")
-
-
-def _strip_data(event: dict[str, Json]) -> dict[str, Json]:
-    """includeExecutionData=false: history without inputs, outputs and parameters."""
-    stripped: dict[str, Json] = {}
-    for key, value in event.items():
-        if isinstance(value, dict) and key.endswith("EventDetails"):
-            stripped[key] = {k: v for k, v in value.items() if k not in _DATA_KEYS}
-        else:
-            stripped[key] = value
-    return stripped

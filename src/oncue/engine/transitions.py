@@ -120,16 +120,18 @@ class Transitioner:
 
     # --- entry points ------------------------------------------------------------------
 
-    def complete(self, tx: Tx, completions: Sequence[Completion]) -> None:
-        """Record task results: each only if this worker still holds the task's lease."""
+    def complete(self, tx: Tx, completions: Sequence[Completion]) -> set[tuple[str, str]]:
+        """Record task results, each only if this worker still holds the task's lease;
+        the (execution ARN, task id) of those recorded."""
         if not completions:
-            return
+            return set()
         kept = tx.finish_tasks([(c.execution_arn, c.task_id) for c in completions], self.owner)
         tx.add_messages(
             (c.execution_arn, encode_event(c.event))
             for c, ok in zip(completions, kept, strict=True)
             if ok
         )
+        return {(c.execution_arn, c.task_id) for c, ok in zip(completions, kept, strict=True) if ok}
 
     def advance(
         self, tx: Tx, now: datetime, *, only: Sequence[str] | None = None, limit: int = 500

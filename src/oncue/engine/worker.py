@@ -40,6 +40,7 @@ from oncue.engine.transitions import Completion, Outcome, Transitioner
 from oncue.errors import OncueError
 from oncue.store.base import Store
 from oncue.store.records import TaskClaim
+from oncue.store.sql import Tx
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = ["Worker"]
@@ -47,7 +48,8 @@ __all__ = ["Worker"]
 log = logging.getLogger("oncue.worker")
 T = TypeVar("T")
 
-_Callback = tuple[str, Callable[[str], Event], bool]
+#: A held callback: the task whose handler made it, then token, event and whether it closes.
+_Callback = tuple[tuple[str, str], str, Callable[[str], Event], bool]
 #: How many finished executions started here are remembered for a late wait.
 FINISHED_MEMORY = 100_000
 
@@ -128,7 +130,9 @@ class Worker:
         """A control operation (any thread) ran transitions: pick up their tasks."""
         loop = self._loop
         if loop is None:
-            if outcome.unclaimed or outcome.run:
+            # Not running yet: the tasks leased to this worker start when it runs.
+            self._queued.extend(outcome.run)
+            if outcome.unclaimed:
                 self._claim_wanted = True
             return
         loop.call_soon_threadsafe(self._absorb, outcome)
@@ -281,12 +285,7 @@ class Worker:
         now: datetime,
     ) -> tuple[Outcome, list[TaskClaim]]:
         with self.store.transaction() as tx:
-            self.transitioner.complete(tx, completions)
-            for token, event_for, closes in callbacks:
-                try:
-                    Control.callback_in_tx(tx, token, event_for, closes=closes)
-                except OncueError as error:
-                    log.warning("a handler's callback was refused: %s", error)
+            self._record(tx, completions, callbacks)
             for request in starts:
                 try:
                     with tx.savepoint():
@@ -365,9 +364,22 @@ class Worker:
 
     def _final_commit(self) -> None:
         completions, self._completions = self._completions, []
+        callbacks, self._callbacks = self._callbacks, []
         with self.store.transaction() as tx:
-            self.transitioner.complete(tx, completions)
+            self._record(tx, completions, callbacks)
             tx.release_leases(self.owner)
+
+    def _record(self, tx: Tx, completions: list[Completion], callbacks: list[_Callback]) -> None:
+        """Task results, then the callbacks their handlers made (only for kept results)."""
+        kept = self.transitioner.complete(tx, completions)
+        self.stats["refused"] += len(completions) - len(kept)
+        for task, token, event_for, closes in callbacks:
+            if task not in kept:
+                continue  # its handler's result was refused (lease lost): so is this
+            try:
+                Control.callback_in_tx(tx, token, event_for, closes=closes)
+            except OncueError as error:
+                log.warning("a handler's callback was refused: %s", error)
 
     # --- tasks -------------------------------------------------------------------------
 
@@ -406,7 +418,7 @@ class Worker:
                 event = TaskSucceeded(task_id=claim.task_id, output=outcome.output)
             self.stats["tasks"] += 1
             self._completions.append(Completion(claim.execution_arn, claim.task_id, event))
-            self._callbacks.extend(callbacks.release())
+            self._callbacks.extend(callbacks.release(key))
         finally:
             self._running.pop(key, None)
             self._start_queued()
@@ -443,12 +455,13 @@ class _HeldCallbacks:
     def __init__(self, worker: Worker, token: str | None) -> None:
         self.worker = worker
         self.token = token
-        self.held: list[_Callback] = []
+        self.held: list[tuple[str, Callable[[str], Event], bool]] = []
 
-    def release(self) -> list[_Callback]:
+    def release(self, task: tuple[str, str]) -> list[_Callback]:
+        """The held callbacks, tied to the task whose result they must follow."""
         held, self.held = self.held, []
         self.token = None
-        return held
+        return [(task, token, event_for, closes) for token, event_for, closes in held]
 
     def _send(self, token: str, event_for: Callable[[str], Event], closes: bool) -> None:
         if token == self.token:

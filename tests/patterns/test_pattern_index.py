@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from hypothesis import given, settings
@@ -9,6 +10,16 @@ from hypothesis import strategies as st
 
 import oncue.patterns
 from oncue.patterns import Leaf, RuleIndex, compile_pattern, flatten, matches
+from oncue.patterns import index as index_module
+from oncue.patterns.flatten import (
+    Trace,
+    collect,
+    leaves_at,
+    leaves_in,
+    merge_traces,
+    path_plan,
+    path_trie,
+)
 
 # A small vocabulary so that generated patterns and events often meet.
 KEYS = ["a", "b", "c.d"]
@@ -67,13 +78,91 @@ patterns = _patterns(2)
 def test_index_agrees_with_reference(
     rule_patterns: list[dict[str, Any]], event_list: list[Any]
 ) -> None:
+    _check_agreement(rule_patterns, event_list)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(patterns, min_size=1, max_size=6), st.lists(top_events, min_size=1, max_size=4))
+def test_wide_states_agree_with_reference(
+    rule_patterns: list[dict[str, Any]], event_list: list[Any]
+) -> None:
+    """The same property with every state treated as wide (one flattening per event)."""
+    saved = index_module._WIDE
+    index_module._WIDE = 0
+    try:
+        _check_agreement(rule_patterns, event_list)
+    finally:
+        index_module._WIDE = saved
+
+
+def _check_agreement(rule_patterns: list[dict[str, Any]], event_list: list[Any]) -> None:
     compiled = [compile_pattern(pattern) for pattern in rule_patterns]
-    index = RuleIndex()
+    rules = RuleIndex()
     for number, pattern in enumerate(compiled):
-        index.add(f"r{number}", pattern)
+        rules.add(f"r{number}", pattern)
     for event in event_list:
         expected = {f"r{n}" for n, pattern in enumerate(compiled) if matches(pattern, event)}
-        assert index.match(event) == expected
+        assert rules.match(event) == expected
+
+
+paths = st.lists(st.sampled_from(["a", "b", "c.d", "a.b", "a.c.d", "c", "a.a.b"]), min_size=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(top_events, paths)
+def test_leaves_by_path_agree_with_collect(event: dict[str, Any], wanted: list[str]) -> None:
+    """Path by path and over a trie, the index finds exactly the leaves the reference finds,
+    with array numbers that compare across paths the same way."""
+    reference = collect(event)
+    arrays: dict[object, int] = {}
+    one_by_one = {path: leaves_at(event, path_plan(path), arrays) for path in wanted}
+    at_once = leaves_in(event, path_trie(wanted), arrays)
+    for path in wanted:
+        assert sorted(map(repr, (v for v, _, _ in one_by_one[path]))) == sorted(
+            map(repr, (v for v, _ in reference.get(path, [])))
+        )
+        assert sorted(map(repr, one_by_one[path])) == sorted(map(repr, at_once.get(path, [])))
+    # Leaves agree on their arrays exactly when the reference's leaves do. Array numbers and
+    # the order of leaves differ between the two, so each leaf is named by its path, value and
+    # element indexes, and the consistency of every pair is compared as a multiset.
+    ours = [
+        (path, value, trace)
+        for path in dict.fromkeys(wanted)
+        for value, _, trace in one_by_one[path]
+    ]
+    theirs = [
+        (path, value, trace)
+        for path in dict.fromkeys(wanted)
+        for value, trace in reference.get(path, [])
+    ]
+    assert _consistency(ours) == _consistency(theirs)
+
+
+def _consistency(leaves: list[tuple[str, Any, Trace]]) -> Counter[tuple[str, str, bool]]:
+    def name(leaf: tuple[str, Any, Trace]) -> str:
+        return repr((leaf[0], leaf[1], [index for _, index in leaf[2]]))
+
+    return Counter(
+        (name(a), name(b), merge_traces(a[2], b[2]) is not None) for a in leaves for b in leaves
+    )
+
+
+def test_wide_state_with_thousands_of_paths() -> None:
+    rules = RuleIndex()
+    for number in range(3000):
+        rules.add(f"r{number}", compile_pattern({"detail": {f"f{number}": [f"v{number}"]}}))
+    rules.add("pair", compile_pattern({"detail": {"items": {"sku": ["A"], "qty": [2]}}}))
+    event: dict[str, Any] = {
+        "detail": {
+            "f7": "v7",
+            "f8": "nope",
+            "f2999": ["x", "v2999"],
+            "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}],
+        }
+    }
+    assert rules.match(event) == {"r7", "r2999"}
+    event["detail"]["items"].append({"sku": "A", "qty": 2})
+    assert rules.match(event) == {"r7", "r2999", "pair"}
 
 
 @settings(max_examples=100, deadline=None)

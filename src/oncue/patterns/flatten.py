@@ -13,27 +13,36 @@ different elements of the same array". So ``{"employees": {"first": ["Anna"], "l
 ["Jones"]}}`` does not match Anna Smith and Peter Jones.
 
 Objects and empty arrays are not leaves: ``exists`` "only works on the leaf nodes".
+
+Three walks find leaves: :func:`collect` finds them all (the reference matcher's view);
+:func:`leaves_at` finds those at one path, touching only the keys on the way (the index asks
+path by path); :func:`leaves_in` finds those at a set of paths in one walk (for an index state
+that tests many paths). The last two number arrays by where they sit, so that leaves found by
+separate calls on one event compare.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from oncue.patterns.values import Key, value_key
 from oncue.types import Json
 
 __all__ = [
-    "KeyedLeaves",
+    "KeyedLeaf",
     "Leaf",
+    "PathPlan",
     "PathTrie",
     "Trace",
     "collect",
-    "collect_keyed",
     "flatten",
+    "leaves_at",
+    "leaves_in",
     "merge_traces",
+    "path_plan",
     "path_trie",
 ]
 
@@ -42,8 +51,6 @@ Trace: TypeAlias = tuple[tuple[int, int], ...]
 
 #: Leaves grouped by path: path -> [(value, trace), ...].
 Leaves: TypeAlias = dict[str, list[tuple[Json, Trace]]]
-#: The same with each value's :func:`~oncue.patterns.values.value_key`.
-KeyedLeaves: TypeAlias = dict[str, list[tuple[Json, Key, Trace]]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,21 +69,14 @@ def flatten(event: Json) -> tuple[Leaf, ...]:
     )
 
 
-def collect(event: Json, wanted: Collection[str] | None = None) -> Leaves:
-    """The leaves of ``event`` by path; with ``wanted``, only descend into paths it contains.
-
-    ``wanted`` holds every path a pattern names *and all their dotted prefixes*, so that an
-    index skips the parts of an event no rule looks at (event-ruler likewise only steps into
-    fields its machine knows).
-    """
+def collect(event: Json) -> Leaves:
+    """Every leaf of ``event`` grouped by path (what the reference matcher searches)."""
     out: Leaves = {}
     counter = itertools.count()
 
     def walk_object(node: dict[str, Json], path: str | None, trace: Trace) -> None:
         for key, value in node.items():
             child = key if path is None else f"{path}.{key}"
-            if wanted is not None and child not in wanted:
-                continue
             if isinstance(value, dict):
                 walk_object(value, child, trace)
             elif isinstance(value, list):
@@ -104,12 +104,115 @@ def collect(event: Json, wanted: Collection[str] | None = None) -> Leaves:
     return out
 
 
+#: One leaf for the index: (value, its value key, trace).
+KeyedLeaf: TypeAlias = tuple[Json, Key, Trace]
+
+_MISSING: Final = object()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathPlan:
+    """How to find the leaves at one field path without walking the rest of the event.
+
+    ``steps[i]`` lists the event keys that may follow once ``i`` segments of the path are
+    consumed, each with the number of segments consumed after it: because a key may itself hold
+    dots (``{"a.b": 1}`` sits at the path ``a.b``, see :mod:`.compile`), the path ``a.b.c``
+    tries ``a``, ``a.b`` and ``a.b.c`` at the top, ``b`` and ``b.c`` under ``a``, and so on.
+    """
+
+    path: str
+    size: int
+    steps: tuple[tuple[tuple[str, int], ...], ...]
+
+
+def path_plan(path: str) -> PathPlan:
+    """The :class:`PathPlan` of a dotted field path (built once per path an index uses)."""
+    segments = path.split(".")
+    size = len(segments)
+    steps = tuple(
+        tuple((".".join(segments[i:j]), j) for j in range(i + 1, size + 1)) for i in range(size)
+    )
+    return PathPlan(path=path, size=size, steps=steps)
+
+
+def leaves_at(event: Json, plan: PathPlan, arrays: dict[object, int]) -> list[KeyedLeaf]:
+    """The leaves of ``event`` at ``plan.path`` with their value keys, as :func:`collect` finds
+    them, touching only the keys on the way there (event-ruler likewise only steps into fields
+    its machine knows). This is the hot path of :class:`~oncue.patterns.index.RuleIndex`.
+
+    ``arrays`` numbers the arrays of one event across calls, so that the traces of leaves found
+    at different paths compare (see :func:`merge_traces`). An array is named by the keys that
+    lead to it and its nesting, not by the order of a walk: two arrays reached by the same keys
+    sit under different elements of a common array, so their leaves already disagree there and
+    sharing a number cannot make inconsistent leaves look consistent.
+    """
+    out: list[KeyedLeaf] = []
+    if not isinstance(event, dict):
+        return out
+    size = plan.size
+    if size == 1:  # a top-level field (source, detail-type, ...): the common case
+        value = event.get(plan.path, _MISSING)
+        if value is _MISSING:
+            return out
+        if type(value) is str:
+            out.append((value, value, ()))
+            return out
+    steps = plan.steps
+    # Objects still to step into: (object, segments consumed, route, trace). A route is a
+    # linked list of the keys taken, built as we go because only arrays need it.
+    pending: list[tuple[dict[str, Json], int, object, Trace]] = [(event, 0, None, ())]
+    while pending:
+        node, consumed, route, trace = pending.pop()
+        for key, after in steps[consumed]:
+            value = node.get(key, _MISSING)
+            if value is _MISSING:
+                continue
+            kind = type(value)
+            if kind is str:
+                if after == size:
+                    out.append((value, value, trace))
+            elif kind is dict or isinstance(value, dict):
+                if after < size:
+                    pending.append((value, after, (route, key), trace))
+            elif kind is list or isinstance(value, list):
+                _array(value, after, (route, key), trace, size, arrays, pending, out)
+            elif after == size:
+                out.append((value, value_key(value), trace))
+    return out
+
+
+def _array(
+    array: list[Json],
+    consumed: int,
+    route: object,
+    trace: Trace,
+    size: int,
+    arrays: dict[object, int],
+    pending: list[tuple[dict[str, Json], int, object, Trace]],
+    out: list[KeyedLeaf],
+) -> None:
+    """Every element of an array sits at the array's path ("crushed out")."""
+    number = arrays.get(route)
+    if number is None:
+        number = arrays[route] = len(arrays)
+    inner = (route, None)
+    for index, element in enumerate(array):
+        element_trace = (*trace, (number, index))
+        if isinstance(element, dict):
+            if consumed < size:
+                pending.append((element, consumed, inner, element_trace))
+        elif isinstance(element, list):
+            _array(element, consumed, inner, element_trace, size, arrays, pending, out)
+        elif consumed == size:
+            out.append((element, value_key(element), element_trace))
+
+
 class PathTrie:
-    """The paths an index looks at, keyed by what an event key may hold at each level.
+    """Every path an index uses, keyed by what an event key may hold at each level.
 
     A node maps an event key to ``(full path, child node)``. Because a key may itself contain
-    dots (``{"a.b": 1}`` sits at the path ``a.b``, see :mod:`.compile`), the root holds every
-    wanted path, and the node of ``a`` holds ``b`` and ``b.c`` when ``a.b.c`` is wanted.
+    dots, the root holds every wanted path, and the node of ``a`` holds ``b`` and ``b.c`` when
+    ``a.b.c`` is wanted (the same alternatives as :class:`PathPlan`, for all paths at once).
     """
 
     __slots__ = ("children",)
@@ -118,7 +221,7 @@ class PathTrie:
         self.children: dict[str, tuple[str, PathTrie]] = {}
 
 
-def path_trie(paths: Collection[str]) -> PathTrie:
+def path_trie(paths: Iterable[str]) -> PathTrie:
     """The trie of ``paths`` and all their dotted prefixes."""
     wanted: set[str] = set()
     for path in paths:
@@ -134,43 +237,54 @@ def path_trie(paths: Collection[str]) -> PathTrie:
     return root
 
 
-def collect_keyed(event: Json, trie: PathTrie) -> KeyedLeaves:
-    """:func:`collect` for an index: only the paths of ``trie``, values with their keys.
+def leaves_in(event: Json, trie: PathTrie, arrays: dict[object, int]) -> dict[str, list[KeyedLeaf]]:
+    """The leaves of ``event`` at every path of ``trie`` (prefixes included), by path.
 
-    The walk looks up the trie's keys in the event rather than the other way round, so the
-    parts of an event no rule names cost nothing. (This is the hot path of matching; it is
-    written for speed, with the leaf case inlined.)
+    For a state that tests more paths than the event has leaves: one walk of the parts of the
+    event some rule names, rather than one :func:`leaves_at` per path. The walk looks up the
+    trie's keys in the event or the event's keys in the trie, whichever are fewer. Arrays are
+    numbered in ``arrays`` exactly as :func:`leaves_at` numbers them, so leaves from both
+    compare.
     """
-    out: KeyedLeaves = {}
-    counter = itertools.count()
+    out: dict[str, list[KeyedLeaf]] = {}
 
-    def walk(value: Json, path: str, node: PathTrie, trace: Trace) -> None:
+    def walk(value: Json, path: str, node: PathTrie, route: object, trace: Trace) -> None:
         if isinstance(value, dict):
-            if len(node.children) <= len(value):
-                for key, (child_path, child) in node.children.items():
-                    if key in value:
-                        walk(value[key], child_path, child, trace)
+            children = node.children
+            if len(children) <= len(value):
+                present = [
+                    (key, value[key], entry) for key, entry in children.items() if key in value
+                ]
             else:
-                for key, child_value in value.items():
-                    entry = node.children.get(key)
-                    if entry is not None:
-                        walk(child_value, entry[0], entry[1], trace)
+                present = [
+                    (key, child, children[key]) for key, child in value.items() if key in children
+                ]
+            for key, child, (child_path, child_node) in present:
+                if type(child) is str:  # a string leaf, inline: the common case
+                    found = out.get(child_path)
+                    if found is None:
+                        out[child_path] = [(child, child, trace)]
+                    else:
+                        found.append((child, child, trace))
+                else:
+                    walk(child, child_path, child_node, (route, key), trace)
         elif isinstance(value, list):
-            number = next(counter)
+            number = arrays.get(route)
+            if number is None:
+                number = arrays[route] = len(arrays)
+            inner = (route, None)
             for index, element in enumerate(value):
-                walk(element, path, node, (*trace, (number, index)))
+                walk(element, path, node, inner, (*trace, (number, index)))
         else:
-            value_id: Key = value if type(value) is str else value_key(value)
+            leaf = (value, value if type(value) is str else value_key(value), trace)
             pairs = out.get(path)
             if pairs is None:
-                out[path] = [(value, value_id, trace)]
+                out[path] = [leaf]
             else:
-                pairs.append((value, value_id, trace))
+                pairs.append(leaf)
 
     if isinstance(event, dict):
-        for key, (child_path, child) in trie.children.items():
-            if key in event:
-                walk(event[key], child_path, child, ())
+        walk(event, "", trie, None, ())
     return out
 
 

@@ -9,6 +9,13 @@ interval-tree query (numeric ranges, CIDR blocks). Matching starts at the root, 
 event's leaves, and collects the rules of every state it reaches. Branches that share their
 first conditions share states, so an event only pays for the partial matches it really makes.
 
+An event is never flattened up front. A state asks for the leaves at each path it tests, and
+those are found by stepping down that path alone (:func:`~oncue.patterns.flatten.leaves_at`)
+and kept for the rest of the match; the parts of the event no reached state names are never
+walked. A *wide* state, one testing many paths, instead has the event flattened once over the
+paths of the index (:func:`~oncue.patterns.flatten.leaves_in`) and walks the smaller side, so
+no event pays for every path of thousands of rules.
+
 Conditions are inserted in a fixed order — exact-only conditions first, then other value
 tests, then those allowing absence, each group by path — so the most selective, most often
 shared tests come first. Array consistency (see :mod:`.flatten`) travels with each step as the
@@ -23,38 +30,62 @@ from __future__ import annotations
 
 from oncue.patterns.compile import Condition, Pattern
 from oncue.patterns.fields import FieldMatcher
-from oncue.patterns.flatten import PathTrie, Trace, collect_keyed, merge_traces, path_trie
+from oncue.patterns.flatten import (
+    KeyedLeaf,
+    PathPlan,
+    PathTrie,
+    Trace,
+    leaves_at,
+    leaves_in,
+    merge_traces,
+    path_plan,
+    path_trie,
+)
 from oncue.patterns.matchers import Exact, Matcher
 from oncue.types import Json
 
 __all__ = ["RuleIndex"]
 
 _ChildKey = tuple[str, frozenset[Matcher], bool]
+#: What a state tests on one path: (path, how to find its leaves, the value tests).
+_Lookup = tuple[str, PathPlan, "FieldMatcher[_State]"]
+
+#: A state testing more paths than this has the whole event flattened (only the paths some
+#: rule names) and walks the smaller side, event or state; below it, leaves are found path by
+#: path. Either way no event pays for every path of a wide state.
+_WIDE: int = 8  # not Final: tests lower it to run every state the wide way
 
 
 class _State:
-    __slots__ = ("absent", "children", "fields", "rules")
+    __slots__ = ("absent", "by_path", "children", "lookups", "rules")
 
     def __init__(self) -> None:
-        self.fields: dict[str, FieldMatcher[_State]] = {}
-        self.absent: dict[str, list[_State]] = {}
+        self.lookups: list[_Lookup] = []
+        self.by_path: dict[str, _Lookup] = {}
+        self.absent: list[tuple[str, PathPlan, list[_State]]] = []
         self.rules: set[str] = set()
         self.children: dict[_ChildKey, _State] = {}
 
-    def step(self, condition: Condition) -> _State:
+    def step(self, condition: Condition, plan: PathPlan) -> _State:
         """The state after ``condition``, created (and indexed) on first use."""
         key = (condition.path, frozenset(condition.matchers), condition.absent_ok)
         child = self.children.get(key)
         if child is None:
             child = self.children[key] = _State()
             if condition.matchers:
-                field = self.fields.get(condition.path)
-                if field is None:
-                    field = self.fields[condition.path] = FieldMatcher()
+                lookup = self.by_path.get(condition.path)
+                if lookup is None:
+                    lookup = self.by_path[condition.path] = (condition.path, plan, FieldMatcher())
+                    self.lookups.append(lookup)
                 for matcher in condition.matchers:
-                    field.add(matcher, child)
+                    lookup[2].add(matcher, child)
             if condition.absent_ok:
-                self.absent.setdefault(condition.path, []).append(child)
+                for path, _, targets in self.absent:
+                    if path == condition.path:
+                        targets.append(child)
+                        break
+                else:
+                    self.absent.append((condition.path, plan, [child]))
         return child
 
 
@@ -72,12 +103,12 @@ class RuleIndex:
     A pure, single-threaded structure: callers that share one across threads lock around it.
     """
 
-    __slots__ = ("_paths", "_patterns", "_stale", "_start", "_trie")
+    __slots__ = ("_patterns", "_plans", "_stale", "_start", "_trie")
 
     def __init__(self) -> None:
         self._patterns: dict[str, Pattern] = {}
         self._start = _State()
-        self._paths: set[str] = set()
+        self._plans: dict[str, PathPlan] = {}
         self._trie: PathTrie | None = None
         self._stale = False
 
@@ -104,23 +135,60 @@ class RuleIndex:
         """The ids of every rule whose pattern matches ``event`` (parsed JSON)."""
         if self._stale:
             self._rebuild()
-        if self._trie is None:
-            self._trie = path_trie(self._paths)
-        leaves = collect_keyed(event, self._trie)
+        # Leaves are found path by path as the states reached ask for them, so an event costs
+        # what its partial matches cost, whatever the number of rules and paths.
+        leaves: dict[str, list[KeyedLeaf]] = {}
+        complete = False  # whether ``leaves`` holds every leaf at every path of the index
+        arrays: dict[object, int] = {}
         result: set[str] = set()
         stack: list[tuple[_State, Trace]] = [(self._start, ())]
+        push = stack.append
         seen: set[tuple[_State, Trace]] = set()
+        top_level = type(event) is dict
         while stack:
             state, trace = stack.pop()
             if state.rules:
                 result.update(state.rules)
-            for path, field in state.fields.items():
-                pairs = leaves.get(path)
+            lookups = state.lookups
+            if len(lookups) > _WIDE:
+                if not complete:
+                    for path, pairs in leaves_in(event, self._path_trie(), arrays).items():
+                        leaves.setdefault(path, pairs)
+                    complete = True
+                if len(leaves) < len(lookups):
+                    by_path = state.by_path
+                    lookups = [by_path[path] for path in leaves if path in by_path]
+            for path, plan, field in lookups:
+                if top_level and plan.size == 1 and not trace and field.exact_only:
+                    # A top-level field under an exact test (source, detail-type, ...): when it
+                    # holds a string, one lookup in the event and one in the field suffice.
+                    value = event.get(path)
+                    if type(value) is str:
+                        targets = field.exact.get(value)
+                        if targets:
+                            for target in targets:
+                                push((target, ()))
+                        continue
+                found = leaves.get(path)
+                if found is None:
+                    if complete:
+                        continue
+                    found = leaves[path] = leaves_at(event, plan, arrays)
+                pairs = found
                 if not pairs:
                     continue
                 exact_only = field.exact_only
+                if exact_only and not trace and len(pairs) == 1 and not pairs[0][2]:
+                    # One plain leaf, an exact lookup, no arrays on the way: the common case.
+                    # Its targets are distinct children of a state popped once, so they need
+                    # no de-duplication (a child belongs to one field of one state).
+                    targets = field.exact.get(pairs[0][1])
+                    if targets:
+                        for target in targets:
+                            push((target, ()))
+                    continue
                 for value, key, leaf_trace in pairs:
-                    if exact_only:  # the common case, one lookup
+                    if exact_only:
                         targets = field.exact.get(key)
                         if not targets:
                             continue
@@ -139,32 +207,39 @@ class RuleIndex:
                         token = (target, merged)
                         if token not in seen:
                             seen.add(token)
-                            stack.append(token)
-            if not state.absent:
-                continue
-            for path, absent_targets in state.absent.items():
-                if path in leaves:
+                            push(token)
+            for path, plan, absent_targets in state.absent:
+                present = leaves.get(path)
+                if present is None and not complete:
+                    present = leaves[path] = leaves_at(event, plan, arrays)
+                if present:
                     continue
                 for target in absent_targets:
                     token = (target, trace)
                     if token not in seen:
                         seen.add(token)
-                        stack.append(token)
+                        push(token)
         return result
+
+    def _path_trie(self) -> PathTrie:
+        if self._trie is None:
+            self._trie = path_trie(self._plans)
+        return self._trie
 
     def _insert(self, rule_id: str, compiled: Pattern) -> None:
         for branch in compiled.branches:
             state = self._start
             for condition in sorted(branch, key=_order):
-                if condition.path not in self._paths:
-                    self._paths.add(condition.path)
+                plan = self._plans.get(condition.path)
+                if plan is None:
+                    plan = self._plans[condition.path] = path_plan(condition.path)
                     self._trie = None
-                state = state.step(condition)
+                state = state.step(condition, plan)
             state.rules.add(rule_id)
 
     def _rebuild(self) -> None:
         self._start = _State()
-        self._paths = set()
+        self._plans = {}
         self._trie = None
         self._stale = False
         for rule_id, compiled in self._patterns.items():

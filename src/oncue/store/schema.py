@@ -7,6 +7,10 @@ Each migration is applied once, in order, inside a transaction, and recorded in
 History is stored one row per transition (a JSON array of that transition's events, with
 its first and last event id), not one row per event: a transition writes one row, and a page
 of history reads a few.
+
+The event bus (migration 2) keeps an accepted event once, in ``bus_events``, and one
+``bus_deliveries`` row per matching target: PutEvents writes both in one transaction, and a
+delivery row disappears when its target has the event (or the event went to the dead letters).
 """
 
 from __future__ import annotations
@@ -72,6 +76,57 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             """CREATE TABLE outbox (
                 id {serial}, event_id TEXT NOT NULL, execution_arn TEXT NOT NULL,
                 entry TEXT NOT NULL, created {float} NOT NULL)""",
+        ),
+    ),
+    (
+        2,
+        "event buses, rules, targets, events, deliveries, dead letters, queue messages",
+        (
+            # ``revision`` changes with every change to the bus's rules or targets, so each
+            # process notices when its cached rule index is out of date.
+            """CREATE TABLE event_buses (
+                name TEXT PRIMARY KEY, description TEXT, revision TEXT NOT NULL,
+                creation_time {float} NOT NULL, last_modified {float} NOT NULL)""",
+            # The default bus always exists: it was created with the database.
+            """INSERT INTO event_buses (name, description, revision, creation_time,
+                last_modified)
+                SELECT 'default', NULL, 'default', COALESCE(MIN(applied), 0),
+                COALESCE(MIN(applied), 0) FROM oncue_schema""",
+            """CREATE TABLE event_rules (
+                bus TEXT NOT NULL, name TEXT NOT NULL, event_pattern TEXT,
+                schedule_expression TEXT, state TEXT NOT NULL, description TEXT,
+                role_arn TEXT, managed_by TEXT, created {float} NOT NULL,
+                PRIMARY KEY (bus, name))""",
+            """CREATE TABLE event_targets (
+                bus TEXT NOT NULL, rule TEXT NOT NULL, id TEXT NOT NULL, arn TEXT NOT NULL,
+                input TEXT, input_path TEXT, input_transformer TEXT, retry_policy TEXT,
+                dead_letter_config TEXT, extra TEXT, PRIMARY KEY (bus, rule, id))""",
+            # An accepted event, kept while a delivery of it is pending.
+            """CREATE TABLE bus_events (
+                id TEXT PRIMARY KEY, bus TEXT NOT NULL, envelope TEXT NOT NULL,
+                ingested {float} NOT NULL)""",
+            # One row per (event, rule, target) still to deliver; ``attempt`` counts the
+            # failed deliveries so far, ``owner``/``lease_until`` the dispatcher holding it.
+            """CREATE TABLE bus_deliveries (
+                event_id TEXT NOT NULL, rule TEXT NOT NULL, target_id TEXT NOT NULL,
+                bus TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL,
+                attempt INTEGER NOT NULL, due {float} NOT NULL, owner TEXT,
+                lease_until {float}, error_code TEXT, error_message TEXT,
+                PRIMARY KEY (event_id, rule, target_id))""",
+            "CREATE INDEX bus_deliveries_by_due ON bus_deliveries (due)",
+            """CREATE TABLE bus_dead_letters (
+                id {serial}, event_id TEXT NOT NULL, bus TEXT NOT NULL, rule TEXT NOT NULL,
+                target_id TEXT NOT NULL, target_arn TEXT NOT NULL, envelope TEXT NOT NULL,
+                ingested {float} NOT NULL, error_code TEXT NOT NULL,
+                error_message TEXT NOT NULL, exhausted TEXT, attempts INTEGER NOT NULL,
+                created {float} NOT NULL)""",
+            "CREATE INDEX bus_dead_letters_by_bus ON bus_dead_letters (bus, id)",
+            """CREATE TABLE queue_messages (
+                id {serial}, queue TEXT NOT NULL, message_id TEXT NOT NULL, body TEXT NOT NULL,
+                attributes TEXT, sent {float} NOT NULL, visible_at {float} NOT NULL,
+                receipt TEXT, receive_count INTEGER NOT NULL DEFAULT 0)""",
+            "CREATE INDEX queue_messages_visible ON queue_messages (queue, visible_at, id)",
+            "CREATE INDEX queue_messages_by_receipt ON queue_messages (receipt)",
         ),
     ),
 )

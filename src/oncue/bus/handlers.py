@@ -1,0 +1,93 @@
+"""Delivering an event to a Python handler, the way EventBridge invokes a Lambda function.
+
+A handler is a plain function, sync or async, taking ``(event)`` or ``(event, context)``; a
+target ``arn:aws:lambda:REGION:ACCOUNT:function:NAME`` delivers to the handler registered as
+``NAME``. It receives what the target's input settings make of the event (the event itself by
+default) as parsed JSON, or as text when an InputTransformer writes plain text.
+
+Delivery is at least once: a handler may see the same event again after a crash or a lost
+lease, so :class:`DeliveryContext` carries the event id and an ``idempotency_key`` (the same for
+every delivery of one event to one target) to deduplicate on. Returning is success; an exception
+is a failed delivery (``ERROR_FROM_TARGET``), retried per the target's RetryPolicy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from oncue.asl.jsonutil import loads
+from oncue.types import Json
+
+__all__ = ["DeliveryContext", "Failure", "Handler", "call_handler", "payload_of"]
+
+Handler = Callable[..., Any]
+#: How much of an exception's text a dead letter keeps.
+_MAX_MESSAGE = 2048
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryContext:
+    """What a handler may want to know about the delivery it serves."""
+
+    event_id: str
+    event_bus_name: str
+    rule_name: str
+    rule_arn: str
+    target_id: str
+    target_arn: str
+    #: 1 for the first delivery, 2 after one failed delivery...; a redelivery after a crash
+    #: repeats the number.
+    attempt: int
+    #: ``EVENT_ID/RULE_ARN/TARGET_ID``: equal for every delivery of this event to this target.
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """A failed delivery: the DLQ error code, a message, and whether retrying may help."""
+
+    code: str
+    message: str
+    retryable: bool = True
+
+
+def payload_of(text: str) -> Json:
+    """The handler's argument for a rendered input: JSON parsed, plain text as it is."""
+    try:
+        return loads(text)
+    except ValueError:
+        return text
+
+
+@functools.lru_cache(maxsize=1024)
+def _wants_context(handler: Handler) -> bool:
+    try:
+        params = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+async def call_handler(
+    handler: Handler, payload: Json, context: DeliveryContext, *, offload: bool = True
+) -> Failure | None:
+    """Call the handler; None when it returned, the failure when it raised. With ``offload`` a
+    sync handler runs in a worker thread so that it does not stall the event loop."""
+    try:
+        args = (payload, context) if _wants_context(handler) else (payload,)
+        if offload and not inspect.iscoroutinefunction(handler):
+            result = await asyncio.to_thread(handler, *args)
+        else:
+            result = handler(*args)
+        if inspect.isawaitable(result):
+            await result
+    except Exception as exc:  # a handler's failure is a failed delivery, by design
+        message = f"{type(exc).__name__}: {exc}"
+        return Failure(code="ERROR_FROM_TARGET", message=message[:_MAX_MESSAGE])
+    return None

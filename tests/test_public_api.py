@@ -6,6 +6,17 @@ import oncue
 from oncue import errors
 
 EXPECTED = {
+    "App",
+    "VirtualClock",
+    "ActivityNotFound",
+    "Conflict",
+    "ExecutionNotRedrivable",
+    "InvalidArn",
+    "InvalidName",
+    "InvalidToken",
+    "StateMachineAlreadyExists",
+    "TaskDoesNotExist",
+    "TaskTimedOut",
     "DefinitionError",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",

@@ -3,41 +3,62 @@
 The public API is what this module exports; everything else is internal and may change.
 """
 
-from oncue.app import HandlerRegistry, handler, load_handlers
+from oncue.app import App, HandlerRegistry, handler, load_handlers
 from oncue.asl.model import StateMachine
 from oncue.asl.validate import parse_definition, validate_definition
+from oncue.clock import VirtualClock
 from oncue.engine.invoke import TaskContext
 from oncue.engine.runner import ExecutionResult, execute, execute_async
 from oncue.errors import (
+    ActivityNotFound,
+    Conflict,
     DefinitionError,
     ExecutionAlreadyExists,
     ExecutionNotFound,
+    ExecutionNotRedrivable,
     HandlerError,
+    InvalidArn,
     InvalidInput,
+    InvalidName,
+    InvalidToken,
     NotFound,
     OncueError,
     PatternError,
     Problem,
+    StateMachineAlreadyExists,
     StateMachineNotFound,
     StoreError,
+    TaskDoesNotExist,
+    TaskTimedOut,
 )
 
 __all__ = [
+    "ActivityNotFound",
+    "App",
+    "Conflict",
     "DefinitionError",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
+    "ExecutionNotRedrivable",
     "ExecutionResult",
     "HandlerError",
     "HandlerRegistry",
+    "InvalidArn",
     "InvalidInput",
+    "InvalidName",
+    "InvalidToken",
     "NotFound",
     "OncueError",
     "PatternError",
     "Problem",
     "StateMachine",
+    "StateMachineAlreadyExists",
     "StateMachineNotFound",
     "StoreError",
     "TaskContext",
+    "TaskDoesNotExist",
+    "TaskTimedOut",
+    "VirtualClock",
     "__version__",
     "execute",
     "execute_async",

@@ -13,19 +13,14 @@ is a failed delivery (``ERROR_FROM_TARGET``), retried per the target's RetryPoli
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from oncue.asl.jsonutil import loads
+from oncue.calling import Handler, call
 from oncue.types import Json
 
 __all__ = ["DeliveryContext", "Failure", "Handler", "call_handler", "payload_of"]
 
-Handler = Callable[..., Any]
 #: How much of an exception's text a dead letter keeps.
 _MAX_MESSAGE = 2048
 
@@ -64,29 +59,13 @@ def payload_of(text: str) -> Json:
         return text
 
 
-@functools.lru_cache(maxsize=1024)
-def _wants_context(handler: Handler) -> bool:
-    try:
-        params = list(inspect.signature(handler).parameters.values())
-    except (TypeError, ValueError):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
-
-
 async def call_handler(
     handler: Handler, payload: Json, context: DeliveryContext, *, offload: bool = True
 ) -> Failure | None:
     """Call the handler; None when it returned, the failure when it raised. With ``offload`` a
     sync handler runs in a worker thread so that it does not stall the event loop."""
     try:
-        args = (payload, context) if _wants_context(handler) else (payload,)
-        if offload and not inspect.iscoroutinefunction(handler):
-            result = await asyncio.to_thread(handler, *args)
-        else:
-            result = handler(*args)
-        if inspect.isawaitable(result):
-            await result
+        await call(handler, payload, context, offload=offload)
     except Exception as exc:  # a handler's failure is a failed delivery, by design
         message = f"{type(exc).__name__}: {exc}"
         return Failure(code="ERROR_FROM_TARGET", message=message[:_MAX_MESSAGE])

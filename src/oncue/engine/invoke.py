@@ -18,18 +18,17 @@ stackTrace).
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
 import os
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from oncue import calling
 from oncue.asl.jsonutil import dumps
 from oncue.asl.resources import lambda_function_name, parse_resource
+from oncue.calling import Handler, call
 from oncue.types import Json
 
 __all__ = [
@@ -42,8 +41,6 @@ __all__ = [
     "request_id_for",
     "resolve_handler",
 ]
-
-Handler = Callable[..., Any]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -165,16 +162,6 @@ def _found(
     return Resolved(handler=handler, name=name, payload=payload, wrap=wrap)
 
 
-@functools.lru_cache(maxsize=4096)
-def _wants_context(handler: Handler) -> bool:
-    try:
-        params = list(inspect.signature(handler).parameters.values())
-    except (TypeError, ValueError):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
-
-
 async def call_handler(
     resolved: Resolved, context: TaskContext, *, offload: bool = False
 ) -> HandlerOutcome:
@@ -188,13 +175,7 @@ async def call_handler(
     handler = resolved.handler
     assert handler is not None
     try:
-        args = (resolved.payload, context) if _wants_context(handler) else (resolved.payload,)
-        if offload and not inspect.iscoroutinefunction(handler):
-            result = await asyncio.to_thread(handler, *args)
-        else:
-            result = handler(*args)
-        if inspect.isawaitable(result):
-            result = await result
+        result = await call(handler, resolved.payload, context, offload=offload)
         dumps(result)  # the result must be JSON: fail the task here, not the engine later
     except Exception as exc:  # a handler's failure is the task's failure, by design
         return lambda_error(exc, context.request_id)
@@ -203,13 +184,17 @@ async def call_handler(
     return HandlerOutcome(output=result)
 
 
+#: oncue's own frames, left out of a handler's stack trace.
+_OWN_FILES = frozenset({__file__, calling.__file__})
+
+
 def lambda_error(exc: BaseException, request_id: str) -> HandlerOutcome:
     """The error and cause Lambda reports for an unhandled Python exception."""
     # Only the handler's own frames: not this module's, asyncio's or the thread pool's.
     frames = [
         frame
         for frame in traceback.extract_tb(exc.__traceback__)
-        if frame.filename != __file__
+        if frame.filename not in _OWN_FILES
         and f"{os.sep}asyncio{os.sep}" not in frame.filename
         and f"{os.sep}concurrent{os.sep}" not in frame.filename
         and not frame.filename.endswith(f"{os.sep}threading.py")

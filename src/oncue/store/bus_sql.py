@@ -15,9 +15,20 @@ delivery another one took over) cannot record a result any more (the fence).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, fields, replace
-from typing import Any, TypeVar
+from dataclasses import astuple, replace
 
+from oncue.store.bus_records import (
+    BusRecord,
+    DeadLetterRecord,
+    DeliveryClaim,
+    DeliveryKey,
+    NewDelivery,
+    QueueMessage,
+    RuleRecord,
+    TargetRecord,
+    columns,
+    read,
+)
 from oncue.store.sql import Tx
 
 __all__ = [
@@ -32,132 +43,11 @@ __all__ = [
     "TargetRecord",
 ]
 
-#: (event id, rule name, target id).
-DeliveryKey = tuple[str, str, str]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BusRecord:
-    name: str
-    description: str | None
-    revision: str
-    creation_time: float
-    last_modified: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RuleRecord:
-    bus: str
-    name: str
-    event_pattern: str | None
-    schedule_expression: str | None
-    state: str
-    description: str | None = None
-    role_arn: str | None = None
-    managed_by: str | None = None
-    created: float = 0.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TargetRecord:
-    """A target as PutTargets stored it; the option fields hold JSON text (or None)."""
-
-    bus: str
-    rule: str
-    id: str
-    arn: str
-    input: str | None = None
-    input_path: str | None = None
-    input_transformer: str | None = None
-    retry_policy: str | None = None
-    dead_letter_config: str | None = None
-    #: The other fields of the Target (RoleArn, SqsParameters...), as a JSON object.
-    extra: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewDelivery:
-    event_id: str
-    rule: str
-    target_id: str
-    bus: str
-    #: ``handler``, ``state_machine``, ``bus`` or ``queue``; ``target`` is the handler name
-    #: for handlers (what a dispatcher claims by), else the target ARN.
-    kind: str
-    target: str
-    due: float
-    attempt: int = 0
-    owner: str | None = None
-    lease_until: float | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliveryClaim:
-    """A delivery a dispatcher holds a lease on, with its event."""
-
-    event_id: str
-    rule: str
-    target_id: str
-    bus: str
-    kind: str
-    target: str
-    attempt: int
-    envelope: str
-    ingested: float
-    lease_until: float
-
-    @property
-    def key(self) -> DeliveryKey:
-        return (self.event_id, self.rule, self.target_id)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeadLetterRecord:
-    id: int
-    event_id: str
-    bus: str
-    rule: str
-    target_id: str
-    target_arn: str
-    envelope: str
-    ingested: float
-    error_code: str
-    error_message: str
-    exhausted: str | None
-    attempts: int
-    created: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueueMessage:
-    id: int
-    queue: str
-    message_id: str
-    body: str
-    attributes: str | None
-    sent: float
-    visible_at: float
-    receipt: str | None
-    receive_count: int
-
-
-R = TypeVar("R")
-
-
-def _columns(cls: type[Any]) -> str:
-    """The table columns a record reads, named and ordered as its fields."""
-    return ", ".join(f.name for f in fields(cls))
-
-
-def _read(cls: type[R], row: Sequence[Any]) -> R:
-    return cls(**{f.name: value for f, value in zip(fields(cls), row, strict=True)})  # type: ignore[arg-type]
-
-
-_BUS_COLUMNS = _columns(BusRecord)
-_RULE_COLUMNS = _columns(RuleRecord)
-_TARGET_COLUMNS = _columns(TargetRecord)
-_DEAD_COLUMNS = _columns(DeadLetterRecord)
-_QUEUE_COLUMNS = _columns(QueueMessage)
+_BUS_COLUMNS = columns(BusRecord)
+_RULE_COLUMNS = columns(RuleRecord)
+_TARGET_COLUMNS = columns(TargetRecord)
+_DEAD_COLUMNS = columns(DeadLetterRecord)
+_QUEUE_COLUMNS = columns(QueueMessage)
 
 
 class BusTx:
@@ -172,7 +62,7 @@ class BusTx:
 
     def get_bus(self, name: str) -> BusRecord | None:
         row = self.tx.one(f"SELECT {_BUS_COLUMNS} FROM event_buses WHERE name = ?", (name,))
-        return None if row is None else _read(BusRecord, row)
+        return None if row is None else read(BusRecord, row)
 
     def bus_revision(self, name: str) -> str | None:
         row = self.tx.one("SELECT revision FROM event_buses WHERE name = ?", (name,))
@@ -192,7 +82,7 @@ class BusTx:
             "ORDER BY name LIMIT ?",
             (after, len(prefix), prefix, limit),
         )
-        return [_read(BusRecord, row) for row in rows]
+        return [read(BusRecord, row) for row in rows]
 
     def delete_bus(self, name: str) -> None:
         """The bus with its rules and targets (its pending deliveries find no target)."""
@@ -213,7 +103,7 @@ class BusTx:
         row = self.tx.one(
             f"SELECT {_RULE_COLUMNS} FROM event_rules WHERE bus = ? AND name = ?", (bus, name)
         )
-        return None if row is None else _read(RuleRecord, row)
+        return None if row is None else read(RuleRecord, row)
 
     def put_rule(self, r: RuleRecord) -> None:
         """Create the rule, or replace every field of it but its creation time."""
@@ -241,11 +131,11 @@ class BusTx:
             "AND substr(name, 1, ?) = ? ORDER BY name LIMIT ?",
             (bus, after, len(prefix), prefix, limit),
         )
-        return [_read(RuleRecord, row) for row in rows]
+        return [read(RuleRecord, row) for row in rows]
 
     def rules_of(self, bus: str) -> list[RuleRecord]:
         rows = self.tx.all(f"SELECT {_RULE_COLUMNS} FROM event_rules WHERE bus = ?", (bus,))
-        return [_read(RuleRecord, row) for row in rows]
+        return [read(RuleRecord, row) for row in rows]
 
     # --- targets -----------------------------------------------------------------------
 
@@ -278,14 +168,14 @@ class BusTx:
             "AND id > ? ORDER BY id LIMIT ?",
             (bus, rule, after, limit),
         )
-        return [_read(TargetRecord, row) for row in rows]
+        return [read(TargetRecord, row) for row in rows]
 
     def targets_of(self, bus: str) -> list[TargetRecord]:
         rows = self.tx.all(
             f"SELECT {_TARGET_COLUMNS} FROM event_targets WHERE bus = ? ORDER BY rule, id",
             (bus,),
         )
-        return [_read(TargetRecord, row) for row in rows]
+        return [read(TargetRecord, row) for row in rows]
 
     # --- events and deliveries ---------------------------------------------------------
 
@@ -448,13 +338,13 @@ class BusTx:
                 "ORDER BY id LIMIT ?",
                 (bus, after, limit),
             )
-        return [_read(DeadLetterRecord, row) for row in rows]
+        return [read(DeadLetterRecord, row) for row in rows]
 
     def get_dead_letter(self, dead_letter_id: int) -> DeadLetterRecord | None:
         row = self.tx.one(
             f"SELECT {_DEAD_COLUMNS} FROM bus_dead_letters WHERE id = ?", (dead_letter_id,)
         )
-        return None if row is None else _read(DeadLetterRecord, row)
+        return None if row is None else read(DeadLetterRecord, row)
 
     def delete_dead_letter(self, dead_letter_id: int) -> None:
         self.tx.run("DELETE FROM bus_dead_letters WHERE id = ?", (dead_letter_id,))
@@ -492,7 +382,7 @@ class BusTx:
                 "receive_count = receive_count + 1 WHERE id = ?",
                 (receipt, invisible_until, row[0]),
             )
-            message = _read(QueueMessage, row)
+            message = read(QueueMessage, row)
             received.append(
                 replace(
                     message,

@@ -10,12 +10,12 @@ bus and ``.../rule/BUS/NAME`` on a custom one.
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import Final
 
-from oncue.asl.jsonutil import dumps, loads
+from oncue import paging
 from oncue.errors import InvalidInput
+from oncue.paging import encode_page_token
 from oncue.types import Json
 
 __all__ = [
@@ -101,15 +101,11 @@ def rule_arn(region: str, account: str, bus: str, name: str) -> str:
     return f"arn:aws:events:{region}:{account}:rule/{path}"
 
 
-def encode_page_token(value: Json) -> str:
-    return base64.urlsafe_b64encode(dumps(value).encode()).decode()
-
-
 def decode_page_token(token: object) -> Json:
     """The position a NextToken carries; InvalidInput for a token this API did not issue."""
     if not isinstance(token, str):
         raise InvalidInput("The NextToken is not valid.")
     try:
-        return loads(base64.urlsafe_b64decode(token.encode()))
+        return paging.decode_page_token(token)
     except ValueError:
         raise InvalidInput("The NextToken is not valid.") from None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import uuid
 from typing import Final
 
-from oncue.asl.jsonutil import dumps, loads
+from oncue import paging
 from oncue.errors import InvalidArn, InvalidName, InvalidToken
+from oncue.paging import encode_page_token
 from oncue.types import Json
 
 __all__ = [
@@ -60,12 +60,8 @@ def revision_of(definition: str, role_arn: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{role_arn}\n{definition}"))
 
 
-def encode_page_token(value: Json) -> str:
-    return base64.urlsafe_b64encode(dumps(value).encode()).decode()
-
-
 def decode_page_token(token: str) -> Json:
     try:
-        return loads(base64.urlsafe_b64decode(token.encode()))
+        return paging.decode_page_token(token)
     except ValueError:
         raise InvalidToken(f"Invalid Token: the nextToken {token[:32]!r} is not valid") from None

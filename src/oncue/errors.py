@@ -22,7 +22,8 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     │   ├── StateMachineAlreadyExists                 StateMachineAlreadyExists
     │   ├── ExecutionNotRedrivable                    ExecutionNotRedrivable
     │   └── TaskTimedOut                              TaskTimedOut: the task is closed
-    └── StoreError                     500 / exit 1   the database failed us
+    ├── StoreError                     500 / exit 1   the database failed us
+    └── TransportError                 503 / exit 1   ServiceUnavailable: NATS failed us
 
 ASL's ``States.*`` errors are *data*, not Python exceptions: a workflow that fails is a result
 (status ``FAILED`` with an error and a cause), never a traceback.
@@ -54,6 +55,7 @@ __all__ = [
     "StoreError",
     "TaskDoesNotExist",
     "TaskTimedOut",
+    "TransportError",
 ]
 
 
@@ -193,3 +195,11 @@ class StoreError(OncueError):
     http_status = 500
     exit_code = 1
     aws_name = "InternalFailure"
+
+
+class TransportError(OncueError):
+    """The event transport (NATS JetStream) refused or could not be reached; retry later."""
+
+    http_status = 503
+    exit_code = 1
+    aws_name = "ServiceUnavailable"

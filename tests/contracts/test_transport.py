@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from nats_support import NatsServer, shared_nats_url, unique
 
+from nats_support import NatsServer, shared_nats_url, unique
 from oncue.clock import VirtualClock
 from oncue.errors import TransportError
 from oncue.transport import ConsumerConfig, MemoryTransport, StreamConfig, Transport

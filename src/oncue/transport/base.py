@@ -94,9 +94,7 @@ class Transport(Protocol):
         """Store the message once the stream has it (returns after the server's ack)."""
         ...
 
-    async def fetch(
-        self, stream: str, durable: str, batch: int, timeout: float
-    ) -> list[Message]:
+    async def fetch(self, stream: str, durable: str, batch: int, timeout: float) -> list[Message]:
         """Up to ``batch`` messages, waiting up to ``timeout`` seconds for the first."""
         ...
 

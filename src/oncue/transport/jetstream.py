@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -129,10 +130,8 @@ class JetStreamTransport:
         js = await self._context()
 
         async def delete() -> None:
-            try:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_stream(name)
-            except nats.js.errors.NotFoundError:
-                pass
 
         await self._call(f"deleting stream {name}", delete)
         for key in [key for key in self._pullers if key[0] == name]:
@@ -148,9 +147,7 @@ class JetStreamTransport:
         )
         return PublishAck(stream=ack.stream, sequence=ack.seq, duplicate=bool(ack.duplicate))
 
-    async def fetch(
-        self, stream: str, durable: str, batch: int, timeout: float
-    ) -> list[Message]:
+    async def fetch(self, stream: str, durable: str, batch: int, timeout: float) -> list[Message]:
         js = await self._context()
         key = (stream, durable)
         puller = self._pullers.get(key)

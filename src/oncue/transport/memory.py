@@ -10,6 +10,7 @@ the clock, without waiting. Nothing survives the process: it is not a production
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from oncue.clock import Clock, SystemClock
@@ -176,9 +177,7 @@ class MemoryTransport:
             handle=consumer,
         )
 
-    async def fetch(
-        self, stream: str, durable: str, batch: int, timeout: float
-    ) -> list[Message]:
+    async def fetch(self, stream: str, durable: str, batch: int, timeout: float) -> list[Message]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -188,10 +187,8 @@ class MemoryTransport:
             if taken or remaining <= 0:
                 return taken
             changed = self._changed
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(remaining, _TICK))
-            except TimeoutError:
-                pass
 
     def _settle(self, message: Message) -> tuple[_Consumer, _Pending | None]:
         consumer = message.handle

@@ -1,0 +1,605 @@
+"""The bus over NATS JetStream: the database accepts events, JetStream carries them to handlers.
+
+Chosen when ``ONCUE_NATS_URL`` is set. The database stays the source of truth for what was
+accepted: PutEvents (and the relay of an execution's outbox) writes the event and one delivery
+row per (matching rule, target) in the accepting transaction, exactly as without NATS. Then:
+
+1. **Relay** (one loop per process): in one transaction it stores the PutEvents calls made
+   through :meth:`JetStreamBus.put_events` since the last cycle (a group commit, their handler
+   rows leased to this relay), relays the execution outbox onto the buses, and leases any other
+   due handler rows (accepted by another process, or left by a relay that died). After the
+   commit it publishes each row to its target's subject (:mod:`.streams`) with a message id
+   derived from the event id, and once JetStream acked them deletes the rows. An event is
+   therefore published if and only if its transaction committed; a relay that dies between
+   publishing and deleting leaves leased rows that are published again when the lease runs
+   out, and JetStream drops them as duplicates (the id is the same, within the window).
+2. **Delivery**: for every handler target whose handler this process has, a durable pull
+   consumer (one per target, shared by all processes) is fetched from and each message is
+   delivered to the handler. Success acks it. A failure is retried with the target's
+   RetryPolicy and back-off — a ``nak`` with the back-off as delay — until MaximumRetryAttempts
+   or MaximumEventAgeInSeconds runs out; then the delivery is written to the same dead-letter
+   table as without NATS (and to the target's dead-letter queue) and acked. While a handler
+   runs, in-progress acks keep the message from redelivery; a process that dies leaves its
+   messages unacked and JetStream redelivers them after ``ack_wait`` (``lease_seconds``).
+
+Targets delivered inside a transaction (state machine, event bus, queue) keep the database
+path: their rows are left to the database dispatcher (``on_inline`` wakes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from oncue.asl.jsonutil import loads
+from oncue.bus.cycle import PutRequest
+from oncue.bus.deadletters import DeadLetter, dead_letter
+from oncue.bus.delivery import Work, render
+from oncue.bus.handlers import DeliveryContext, Failure, Handler, call_handler, payload_of
+from oncue.bus.relay import relay_outbox
+from oncue.bus.router import Router
+from oncue.bus.streams import Layout, Relayed, decide, message_id
+from oncue.bus.targets import Target
+from oncue.clock import Clock, SystemClock
+from oncue.errors import InvalidInput, OncueError, TransportError
+from oncue.store.base import Store
+from oncue.store.bus_relay import RelayTx
+from oncue.store.bus_sql import BusTx, DeliveryKey
+from oncue.transport.base import Message, Transport
+from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
+
+__all__ = ["JetStreamBus"]
+
+log = logging.getLogger("oncue.bus")
+T = TypeVar("T")
+#: Seconds to wait before trying NATS again after it refused (it is likely restarting).
+_RETRY_SECONDS = 0.25
+_TargetKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Outgoing:
+    key: DeliveryKey
+    subject: str
+    msg_id: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class _RelayOutcome:
+    outgoing: list[_Outgoing] = field(default_factory=list)
+    inline: int = 0
+    relayed_outbox: int = 0
+
+
+@dataclass(slots=True)
+class _Consumer:
+    target: Target | None
+    durable: str
+    running: set[asyncio.Task[None]] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+
+
+class JetStreamBus:
+    def __init__(
+        self,
+        store: Store,
+        handlers: Mapping[str, Handler],
+        transport: Transport,
+        *,
+        router: Router | None = None,
+        clock: Clock | None = None,
+        layout: Layout | None = None,
+        concurrency: int = 100,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        refresh_seconds: float = 2.0,
+        batch: int = 500,
+        max_ack_pending: int = 65536,
+        region: str = DEFAULT_REGION,
+        account: str = DEFAULT_ACCOUNT,
+        name: str | None = None,
+        offload_sync_handlers: bool = True,
+        draw: Callable[[], float] | None = None,
+        backoff: tuple[float, float] | None = None,
+        grace_seconds: float = 5.0,
+        relay: bool = True,
+        deliver: bool = True,
+        on_inline: Callable[[], None] | None = None,
+    ) -> None:
+        """``concurrency`` bounds the handler calls of each target in this process;
+        ``lease_seconds`` is both the relay's lease on rows and the consumers' ``ack_wait``;
+        ``relay``/``deliver`` turn either half off (a process that only accepts events, or only
+        delivers them); ``on_inline`` is called after a commit that left deliveries for the
+        database dispatcher (state machine, bus and queue targets)."""
+        self.store = store
+        self.handlers = dict(handlers)
+        self.transport = transport
+        self.router = router or Router(region=region, account=account)
+        self.clock = clock or SystemClock()
+        self.layout = layout or Layout()
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.refresh_seconds = refresh_seconds
+        self.batch = batch
+        self.max_ack_pending = max_ack_pending
+        self.owner = name or f"relay-{uuid.uuid4()}"
+        self.offload = offload_sync_handlers
+        self.draw = draw or random.random
+        self.backoff = backoff
+        self.grace_seconds = grace_seconds
+        self.relay_enabled = relay
+        self.deliver_enabled = deliver
+        self.on_inline = on_inline
+        self._thread: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._puts: list[tuple[PutRequest, asyncio.Future[dict[str, Json]]]] = []
+        self._consumers: dict[_TargetKey, _Consumer] = {}
+        self._stopping = False
+        self.stats = {
+            "published": 0,
+            "duplicates": 0,
+            "relayed_outbox": 0,
+            "delivered": 0,
+            "retried": 0,
+            "dead_lettered": 0,
+            "dropped": 0,
+            "errors": 0,
+        }
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    async def db(self, function: Callable[..., T], *args: Any) -> T:
+        if self._thread is None:
+            return await asyncio.to_thread(function, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: function(*args))
+
+    def wake(self) -> None:
+        """Rows may be waiting to be relayed (call from any thread)."""
+        loop, event = self._loop, self._wake
+        if loop is None or event is None:
+            return
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
+
+    async def put_events(self, entries: Json) -> dict[str, Json]:
+        """PutEvents, committed in the relay's next transaction (a group commit); the response
+        once committed. Without a running relay, in a transaction of its own."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._stopping or not self.relay_enabled:
+            return await self.db(self._put_alone, entries, self.clock.now())
+        future: asyncio.Future[dict[str, Json]] = loop.create_future()
+        self._puts.append((PutRequest(entries), future))
+        self.wake()
+        return await future
+
+    def _put_alone(self, entries: Json, now: datetime) -> dict[str, Json]:
+        with self.store.transaction() as tx:
+            result = self.router.put_events_in_tx(tx, entries, now)
+        if any(a.target.kind != "handler" for a in result.accepted) and self.on_inline:
+            self.on_inline()
+        return result.response
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Relay and deliver until ``stop`` is set, then stop gracefully: running handlers get
+        ``grace_seconds``, the rest of their messages are handed back (nak)."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="oncue-jetstream")
+        stop = stop or asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self._ensure_stream(stop)
+            if self.relay_enabled:
+                tasks.append(asyncio.create_task(self._relay_loop(stop)))
+            if self.deliver_enabled:
+                tasks.append(asyncio.create_task(self._refresh_loop(stop)))
+            await stop.wait()
+        finally:
+            self._stopping = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._shutdown()
+
+    async def _ensure_stream(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.transport.ensure_stream(self.layout.stream_config())
+                return
+            except TransportError as error:
+                self.stats["errors"] += 1
+                log.warning("JetStream is not ready (%s); trying again", error)
+                await _wait(stop, 1.0)
+
+    # --- relay -------------------------------------------------------------------------
+
+    async def _relay_loop(self, stop: asyncio.Event) -> None:
+        assert self._wake is not None
+        while not stop.is_set():
+            puts, self._puts = self._puts, []
+            try:
+                outcome = await self.db(self._relay_tx, [p for p, _ in puts], self.clock.now())
+            except BaseException as error:
+                _fail(puts, error)
+                if not isinstance(error, Exception):
+                    raise
+                self.stats["errors"] += 1
+                log.exception("a relay transaction failed, retrying")
+                await _wait(stop, _RETRY_SECONDS)
+                continue
+            _answer(puts)
+            if (outcome.inline or outcome.relayed_outbox) and self.on_inline is not None:
+                self.on_inline()
+            self.stats["relayed_outbox"] += outcome.relayed_outbox
+            if outcome.outgoing and not await self._publish(outcome.outgoing):
+                await _wait(stop, _RETRY_SECONDS)  # NATS refused: it is likely restarting
+                continue
+            if self._puts or len(outcome.outgoing) >= self.batch or outcome.relayed_outbox:
+                continue
+            await self._relay_idle(stop)
+
+    async def _relay_idle(self, stop: asyncio.Event) -> None:
+        assert self._wake is not None
+        self._wake.clear()
+        if self._puts:
+            return
+        delay = self.poll_seconds
+        due = await self.db(self._next_due)
+        if due is not None:
+            delay = max(0.0, min(delay, due - self.clock.now().timestamp()))
+        if delay > 0:
+            await _wait(stop, delay, self._wake)
+
+    def _next_due(self) -> float | None:
+        with self.store.read() as tx:
+            return RelayTx(tx).next_due()
+
+    def _relay_tx(self, puts: Sequence[PutRequest], now: datetime) -> _RelayOutcome:
+        outcome = _RelayOutcome()
+        until = now.timestamp() + self.lease_seconds
+        with self.store.transaction() as tx:
+            for put in puts:
+                try:
+                    with tx.savepoint():
+                        result = self.router.put_events_in_tx(
+                            tx,
+                            put.entries,
+                            now,
+                            owner=self.owner,
+                            lease_until=until,
+                            leases=lambda target: target.kind == "handler",
+                        )
+                except OncueError as error:
+                    put.error = error
+                    continue
+                put.response = result.response
+                for accepted in result.accepted:
+                    delivery = accepted.delivery
+                    if delivery.kind != "handler":
+                        outcome.inline += 1
+                        continue
+                    relayed = Relayed(
+                        event_id=delivery.event_id,
+                        bus=delivery.bus,
+                        rule=delivery.rule,
+                        target_id=delivery.target_id,
+                        envelope=accepted.envelope,
+                        ingested=accepted.ingested,
+                    )
+                    outcome.outgoing.append(self._outgoing(relayed, delivery.due))
+            outcome.relayed_outbox = relay_outbox(tx, now, self.batch, router=self.router)
+            room = self.batch - len(outcome.outgoing)
+            for claim in RelayTx(tx).claim(
+                owner=self.owner, now=now.timestamp(), until=until, limit=room
+            ):
+                relayed = Relayed(
+                    event_id=claim.event_id,
+                    bus=claim.bus,
+                    rule=claim.rule,
+                    target_id=claim.target_id,
+                    envelope=claim.envelope,
+                    ingested=claim.ingested,
+                )
+                outcome.outgoing.append(self._outgoing(relayed, claim.due))
+        return outcome
+
+    def _outgoing(self, relayed: Relayed, due: float) -> _Outgoing:
+        return _Outgoing(
+            key=(relayed.event_id, relayed.rule, relayed.target_id),
+            subject=self.layout.subject(relayed.bus, relayed.rule, relayed.target_id),
+            msg_id=message_id(relayed.event_id, relayed.rule, relayed.target_id, due),
+            payload=relayed.encode(),
+        )
+
+    async def _publish(self, outgoing: Sequence[_Outgoing]) -> bool:
+        """Publish, then delete the published rows and hand the others back; whether all went."""
+        results = await asyncio.gather(
+            *(self.transport.publish(o.subject, o.payload, msg_id=o.msg_id) for o in outgoing),
+            return_exceptions=True,
+        )
+        done: list[DeliveryKey] = []
+        failed: list[DeliveryKey] = []
+        for item, result in zip(outgoing, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                failed.append(item.key)
+                continue
+            done.append(item.key)
+            self.stats["duplicates" if result.duplicate else "published"] += 1
+        if failed:
+            self.stats["errors"] += 1
+            first = next(r for r in results if isinstance(r, BaseException))
+            log.warning("%d deliveries not published yet: %s", len(failed), first)
+        await self.db(self._settle_relayed, done, failed)
+        return not failed
+
+    def _settle_relayed(self, done: Sequence[DeliveryKey], failed: Sequence[DeliveryKey]) -> None:
+        with self.store.transaction() as tx:
+            btx = BusTx(tx)
+            btx.finish_deliveries(done, self.owner)
+            btx.release_leases(failed, self.owner)
+            btx.forget_events(key[0] for key in done)
+
+    # --- delivery ----------------------------------------------------------------------
+
+    def _handler_targets(self) -> dict[_TargetKey, Target]:
+        found: dict[_TargetKey, Target] = {}
+        with self.store.read() as tx:
+            btx = BusTx(tx)
+            for bus, revision in btx.bus_revisions().items():
+                rules = self.router.rules(btx, bus, revision)
+                if rules is None:
+                    continue
+                for targets in rules.targets.values():
+                    for target in targets:
+                        if target.kind == "handler" and target.name in self.handlers:
+                            found[(target.bus, target.rule, target.id)] = target
+        return found
+
+    async def _refresh_loop(self, stop: asyncio.Event) -> None:
+        """Follow the rules: a consumer for each handler target this process can deliver to."""
+        while not stop.is_set():
+            try:
+                targets = await self.db(self._handler_targets)
+                for key, target in targets.items():
+                    consumer = self._consumers.get(key)
+                    if consumer is not None:
+                        consumer.target = target  # its settings may have changed
+                        continue
+                    config = self.layout.consumer_config(
+                        *key, ack_wait=self.lease_seconds, max_ack_pending=self.max_ack_pending
+                    )
+                    await self.transport.ensure_consumer(self.layout.stream, config)
+                    consumer = _Consumer(target=target, durable=config.durable)
+                    consumer.task = asyncio.create_task(self._consume(key, consumer, stop))
+                    self._consumers[key] = consumer
+                for key, consumer in self._consumers.items():
+                    if key not in targets:
+                        consumer.target = None  # removed: what is left is dropped
+            except (TransportError, OncueError) as error:
+                self.stats["errors"] += 1
+                log.warning("could not follow the bus's targets: %s", error)
+            await _wait(stop, self.refresh_seconds)
+
+    async def _consume(self, key: _TargetKey, consumer: _Consumer, stop: asyncio.Event) -> None:
+        room = asyncio.Event()
+        while not stop.is_set():
+            free = self.concurrency - len(consumer.running)
+            if free <= 0:
+                room.clear()
+                await _wait(stop, self.poll_seconds, room)
+                continue
+            try:
+                messages = await self.transport.fetch(
+                    self.layout.stream, consumer.durable, min(free, self.batch), self.poll_seconds
+                )
+            except TransportError as error:
+                self.stats["errors"] += 1
+                log.debug("fetch from %s failed: %s", consumer.durable, error)
+                await _wait(stop, _RETRY_SECONDS)
+                continue
+            if not messages and consumer.target is None:
+                self._consumers.pop(key, None)  # a removed target, drained
+                return
+            for message in messages:
+                task = asyncio.create_task(self._deliver(consumer, message))
+                consumer.running.add(task)
+                task.add_done_callback(partial(_finished, consumer.running, room))
+
+    async def _deliver(self, consumer: _Consumer, message: Message) -> None:
+        try:
+            relayed = Relayed.decode(message.payload)
+        except InvalidInput as error:
+            log.error("dropped message %s on %s: %s", message.msg_id, message.subject, error)
+            await self._settle(self.transport.term(message))
+            return
+        target = consumer.target
+        if target is None:  # its rule or target was removed: nothing to deliver to
+            self.stats["dropped"] += 1
+            await self._settle(self.transport.ack(message))
+            return
+        work = Work(
+            key=(relayed.event_id, relayed.rule, relayed.target_id),
+            bus=relayed.bus,
+            attempt=message.deliveries - 1,
+            event=loads(relayed.envelope),
+            envelope=relayed.envelope,
+            ingested=relayed.ingested,
+            target=target,
+            rule_arn=self.router.rule_arn(relayed.bus, relayed.rule),
+        )
+        keeper = asyncio.create_task(self._keep_alive(message))
+        try:
+            failure = await self._call(work, target)
+        except asyncio.CancelledError:
+            # Shutting down: hand the message back for another process at once.
+            with contextlib.suppress(TransportError):
+                await asyncio.shield(self.transport.nak(message))
+            raise
+        finally:
+            keeper.cancel()
+        if failure is None:
+            self.stats["delivered"] += 1
+            await self._settle(self.transport.ack(message))
+            return
+        log.info("delivery of %s to %s failed: %s", work.event_id, target.arn, failure.message)
+        policy = target.retry
+        if self.backoff is not None:
+            first, cap = self.backoff
+            policy = replace(policy, base_delay_seconds=first, max_delay_seconds=cap)
+        now = self.clock.now()
+        decision = decide(
+            policy, failure, message.deliveries, now.timestamp() - work.ingested, self.draw()
+        )
+        if decision.retry:
+            self.stats["retried"] += 1
+            await self._settle(self.transport.nak(message, decision.delay))
+            return
+        why = DeadLetter(
+            code=failure.code,
+            message=failure.message,
+            attempts=decision.attempts,
+            exhausted=decision.exhausted,
+        )
+        await self.db(self._dead_letter, work, target, why, now)
+        self.stats["dead_lettered"] += 1
+        await self._settle(self.transport.ack(message))
+
+    async def _settle(self, action: Any) -> None:
+        try:
+            await action
+        except TransportError as error:
+            # The message comes back after ack_wait: delivery stays at least once.
+            self.stats["errors"] += 1
+            log.warning("could not settle a message (it will be redelivered): %s", error)
+
+    async def _keep_alive(self, message: Message) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            with contextlib.suppress(TransportError):
+                await self.transport.in_progress(message)
+
+    async def _call(self, work: Work, target: Target) -> Failure | None:
+        text = render(work, target)
+        if isinstance(text, Failure) or text is None:
+            return text
+        handler = self.handlers.get(target.name)
+        if handler is None:
+            return Failure(code="NO_RESOURCE", message=f"no handler is registered as {target.name}")
+        context = DeliveryContext(
+            event_id=work.event_id,
+            event_bus_name=work.bus,
+            rule_name=work.key[1],
+            rule_arn=work.rule_arn,
+            target_id=target.id,
+            target_arn=target.arn,
+            attempt=work.attempt + 1,
+            idempotency_key=f"{work.event_id}/{work.rule_arn}/{target.id}",
+        )
+        return await call_handler(handler, payload_of(text), context, offload=self.offload)
+
+    def _dead_letter(self, work: Work, target: Target, why: DeadLetter, now: datetime) -> None:
+        with self.store.transaction() as tx:
+            if RelayTx(tx).has_dead_letter(work.key):
+                return  # dead-lettered before a crash, acked never: once is enough
+            dead_letter(
+                BusTx(tx),
+                event_id=work.event_id,
+                envelope=work.envelope,
+                ingested=work.ingested,
+                target=target,
+                rule_arn=work.rule_arn,
+                why=why,
+                now=now,
+            )
+
+    # --- shutdown ----------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        consumers = list(self._consumers.values())
+        for consumer in consumers:
+            if consumer.task is not None:
+                consumer.task.cancel()
+        running = [task for c in consumers for task in c.running]
+        if running:
+            await asyncio.wait(running, timeout=self.grace_seconds)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(
+            *running, *(c.task for c in consumers if c.task), return_exceptions=True
+        )
+        self._consumers.clear()
+        puts, self._puts = self._puts, []
+        if puts:  # stored for whichever relay runs next
+            try:
+                now = self.clock.now()
+                responses = [await self.db(self._put_alone, p.entries, now) for p, _ in puts]
+            except Exception as error:
+                _fail(puts, error)
+            else:
+                for (_, future), response in zip(puts, responses, strict=True):
+                    if not future.done():
+                        future.set_result(response)
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        self._loop = None
+        self._wake = None
+
+
+async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Until ``stop`` (or ``wake``) is set, at most ``seconds``."""
+    events = [stop] if wake is None else [stop, wake]
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _finished(
+    running: set[asyncio.Task[None]], room: asyncio.Event, task: asyncio.Task[None]
+) -> None:
+    running.discard(task)
+    room.set()
+
+
+def _answer(puts: Sequence[tuple[PutRequest, asyncio.Future[dict[str, Json]]]]) -> None:
+    for request, future in puts:
+        if future.done():
+            continue
+        if request.error is not None:
+            future.set_exception(request.error)
+        else:
+            assert request.response is not None
+            future.set_result(request.response)
+
+
+def _fail(puts: Sequence[tuple[PutRequest, asyncio.Future[Any]]], error: BaseException) -> None:
+    for _, future in puts:
+        if not future.done():
+            future.set_exception(error)

@@ -63,6 +63,8 @@ log = logging.getLogger("oncue.bus")
 T = TypeVar("T")
 #: Seconds to wait before trying NATS again after it refused (it is likely restarting).
 _RETRY_SECONDS = 0.25
+#: Batches a relay publishes at once (each while the following cycles commit).
+_PUBLISHING = 4
 _TargetKey = tuple[str, str, str]
 
 
@@ -85,7 +87,8 @@ class _RelayOutcome:
 class _Consumer:
     target: Target | None
     durable: str
-    running: set[asyncio.Task[None]] = field(default_factory=set)
+    #: The deliveries running, with their messages (kept from redelivery while they run).
+    running: dict[asyncio.Task[None], Message] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
 
 
@@ -146,6 +149,10 @@ class JetStreamBus:
         self._wake: asyncio.Event | None = None
         self._puts: list[tuple[PutRequest, asyncio.Future[dict[str, Json]]]] = []
         self._consumers: dict[_TargetKey, _Consumer] = {}
+        #: Rows published (or not) since the last relay transaction, to settle in the next.
+        self._published: list[DeliveryKey] = []
+        self._unpublished: list[DeliveryKey] = []
+        self._publishing: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.stats = {
             "published": 0,
@@ -239,10 +246,15 @@ class JetStreamBus:
         assert self._wake is not None
         while not stop.is_set():
             puts, self._puts = self._puts, []
+            done, failed = self._published, self._unpublished
+            self._published, self._unpublished = [], []
             try:
-                outcome = await self.db(self._relay_tx, [p for p, _ in puts], self.clock.now())
+                outcome = await self.db(
+                    self._relay_tx, [p for p, _ in puts], done, failed, self.clock.now()
+                )
             except BaseException as error:
                 _fail(puts, error)
+                self._published[:0], self._unpublished[:0] = done, failed  # not committed
                 if not isinstance(error, Exception):
                     raise
                 self.stats["errors"] += 1
@@ -253,17 +265,25 @@ class JetStreamBus:
             if (outcome.inline or outcome.relayed_outbox) and self.on_inline is not None:
                 self.on_inline()
             self.stats["relayed_outbox"] += outcome.relayed_outbox
-            if outcome.outgoing and not await self._publish(outcome.outgoing):
-                await _wait(stop, _RETRY_SECONDS)  # NATS refused: it is likely restarting
-                continue
-            if self._puts or len(outcome.outgoing) >= self.batch or outcome.relayed_outbox:
+            if outcome.outgoing:
+                # Published while the next cycles commit; a cycle after it deletes the rows.
+                task = asyncio.create_task(self._publish(outcome.outgoing))
+                self._publishing.add(task)
+                task.add_done_callback(self._published_one)
+                if len(self._publishing) >= _PUBLISHING:
+                    await asyncio.wait(self._publishing, return_when=asyncio.FIRST_COMPLETED)
+            if self._puts or outcome.relayed_outbox or len(outcome.outgoing) >= self.batch:
                 continue
             await self._relay_idle(stop)
+
+    def _published_one(self, task: asyncio.Task[None]) -> None:
+        self._publishing.discard(task)
+        self.wake()  # its rows are to be deleted
 
     async def _relay_idle(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
         self._wake.clear()
-        if self._puts:
+        if self._puts or self._published or self._unpublished:
             return
         delay = self.poll_seconds
         due = await self.db(self._next_due)
@@ -276,10 +296,22 @@ class JetStreamBus:
         with self.store.read() as tx:
             return RelayTx(tx).next_due()
 
-    def _relay_tx(self, puts: Sequence[PutRequest], now: datetime) -> _RelayOutcome:
+    def _relay_tx(
+        self,
+        puts: Sequence[PutRequest],
+        published: Sequence[DeliveryKey],
+        unpublished: Sequence[DeliveryKey],
+        now: datetime,
+    ) -> _RelayOutcome:
+        """One cycle's transaction: delete the rows the last cycle published (and hand back
+        those it could not), store the waiting PutEvents, relay the outbox, lease due rows."""
         outcome = _RelayOutcome()
         until = now.timestamp() + self.lease_seconds
         with self.store.transaction() as tx:
+            btx = BusTx(tx)
+            btx.finish_deliveries(published, self.owner)
+            btx.release_leases(unpublished, self.owner)
+            btx.forget_events(key[0] for key in published)
             for put in puts:
                 try:
                     with tx.savepoint():
@@ -333,35 +365,40 @@ class JetStreamBus:
             payload=relayed.encode(),
         )
 
-    async def _publish(self, outgoing: Sequence[_Outgoing]) -> bool:
-        """Publish, then delete the published rows and hand the others back; whether all went."""
+    async def _publish(self, outgoing: Sequence[_Outgoing]) -> None:
+        """Publish; the next cycle deletes the published rows and hands the others back."""
         results = await asyncio.gather(
             *(self.transport.publish(o.subject, o.payload, msg_id=o.msg_id) for o in outgoing),
             return_exceptions=True,
         )
-        done: list[DeliveryKey] = []
+        problem: BaseException | None = None
         failed: list[DeliveryKey] = []
         for item, result in zip(outgoing, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
                 failed.append(item.key)
+                problem = problem or result
                 continue
-            done.append(item.key)
+            self._published.append(item.key)
             self.stats["duplicates" if result.duplicate else "published"] += 1
-        if failed:
+        if problem is not None:
             self.stats["errors"] += 1
-            first = next(r for r in results if isinstance(r, BaseException))
-            log.warning("%d deliveries not published yet: %s", len(failed), first)
-        await self.db(self._settle_relayed, done, failed)
-        return not failed
+            log.warning("deliveries not published yet (trying again): %s", problem)
+            await asyncio.sleep(_RETRY_SECONDS)  # NATS refused: it is likely restarting
+        self._unpublished.extend(failed)
 
-    def _settle_relayed(self, done: Sequence[DeliveryKey], failed: Sequence[DeliveryKey]) -> None:
+    def _settle_relayed(self) -> None:
+        """The last cycle's outcome, when no further cycle runs (shutdown)."""
+        published, unpublished = self._published, self._unpublished
+        self._published, self._unpublished = [], []
+        if not published and not unpublished:
+            return
         with self.store.transaction() as tx:
             btx = BusTx(tx)
-            btx.finish_deliveries(done, self.owner)
-            btx.release_leases(failed, self.owner)
-            btx.forget_events(key[0] for key in done)
+            btx.finish_deliveries(published, self.owner)
+            btx.release_leases(unpublished, self.owner)
+            btx.forget_events(key[0] for key in published)
 
     # --- delivery ----------------------------------------------------------------------
 
@@ -405,6 +442,13 @@ class JetStreamBus:
             await _wait(stop, self.refresh_seconds)
 
     async def _consume(self, key: _TargetKey, consumer: _Consumer, stop: asyncio.Event) -> None:
+        keeper = asyncio.create_task(self._keep_alive(consumer))
+        try:
+            await self._fetch_loop(key, consumer, stop)
+        finally:
+            keeper.cancel()
+
+    async def _fetch_loop(self, key: _TargetKey, consumer: _Consumer, stop: asyncio.Event) -> None:
         room = asyncio.Event()
         while not stop.is_set():
             free = self.concurrency - len(consumer.running)
@@ -426,7 +470,7 @@ class JetStreamBus:
                 return
             for message in messages:
                 task = asyncio.create_task(self._deliver(consumer, message))
-                consumer.running.add(task)
+                consumer.running[task] = message
                 task.add_done_callback(partial(_finished, consumer.running, room))
 
     async def _deliver(self, consumer: _Consumer, message: Message) -> None:
@@ -451,7 +495,6 @@ class JetStreamBus:
             target=target,
             rule_arn=self.router.rule_arn(relayed.bus, relayed.rule),
         )
-        keeper = asyncio.create_task(self._keep_alive(message))
         try:
             failure = await self._call(work, target)
         except asyncio.CancelledError:
@@ -459,8 +502,6 @@ class JetStreamBus:
             with contextlib.suppress(TransportError):
                 await asyncio.shield(self.transport.nak(message))
             raise
-        finally:
-            keeper.cancel()
         if failure is None:
             self.stats["delivered"] += 1
             await self._settle(self.transport.ack(message))
@@ -496,11 +537,14 @@ class JetStreamBus:
             self.stats["errors"] += 1
             log.warning("could not settle a message (it will be redelivered): %s", error)
 
-    async def _keep_alive(self, message: Message) -> None:
+    async def _keep_alive(self, consumer: _Consumer) -> None:
+        """In-progress acks for the messages whose handlers still run: an ack_wait restarts
+        for each, so a slow handler's message is not delivered again meanwhile."""
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
-            with contextlib.suppress(TransportError):
-                await self.transport.in_progress(message)
+            for message in list(consumer.running.values()):
+                with contextlib.suppress(TransportError):
+                    await self.transport.in_progress(message)
 
     async def _call(self, work: Work, target: Target) -> Failure | None:
         text = render(work, target)
@@ -552,6 +596,12 @@ class JetStreamBus:
             *running, *(c.task for c in consumers if c.task), return_exceptions=True
         )
         self._consumers.clear()
+        if self._publishing:
+            await asyncio.wait(self._publishing)
+        try:
+            await self.db(self._settle_relayed)
+        except Exception:  # the rows stay leased; another relay publishes them again later
+            log.exception("the relay's last commit failed")
         puts, self._puts = self._puts, []
         if puts:  # stored for whichever relay runs next
             try:
@@ -582,9 +632,9 @@ async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None 
 
 
 def _finished(
-    running: set[asyncio.Task[None]], room: asyncio.Event, task: asyncio.Task[None]
+    running: dict[asyncio.Task[None], Message], room: asyncio.Event, task: asyncio.Task[None]
 ) -> None:
-    running.discard(task)
+    running.pop(task, None)
     room.set()
 
 

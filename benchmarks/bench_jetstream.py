@@ -1,0 +1,207 @@
+"""Publish-to-delivery through NATS JetStream, next to the database-only path, in one run.
+
+Run: ``.venv/bin/python benchmarks/bench_jetstream.py`` (``--nats-url``, default
+``ONCUE_NATS_URL`` or ``nats://127.0.0.1:4222``; ``--events``, ``--producers``, ``--rate``,
+``--samples`` to resize).
+
+Both paths accept events in the same SQLite file setup (``synchronous=FULL``), one rule whose
+target is a Python handler, and PutEvents calls group-committed by the driver:
+
+- ``database``: the :class:`~oncue.bus.dispatch.Dispatcher` leases the new delivery rows to
+  itself and calls the handler right after the commit (one process, no transport);
+- ``jetstream``: the :class:`~oncue.bus.jetstream.JetStreamBus` commits the rows, publishes
+  them to JetStream (file storage, ``Nats-Msg-Id``), deletes them, and its durable pull consumer
+  fetches them and calls the handler (the way it works across processes).
+
+1. Throughput: ``--producers`` concurrent publishers send ``--events`` events, one per call;
+   events per second from the first call until every delivery is done (rows gone).
+2. Latency at a steady ``--rate`` events per second: from the PutEvents call to the handler
+   receiving the event (median, p99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from oncue.bus.dispatch import Dispatcher
+from oncue.bus.jetstream import JetStreamBus
+from oncue.bus.service import EventBus
+from oncue.bus.streams import Layout
+from oncue.store import SQLiteStore
+from oncue.transport.jetstream import JetStreamTransport
+
+__all__ = ["main"]
+
+FN = "arn:aws:lambda:us-east-1:123456789012:function:"
+
+
+class Driver(Protocol):
+    async def put_events(self, entries: Any) -> dict[str, Any]: ...
+
+    async def run(self, stop: asyncio.Event | None = None) -> None: ...
+
+
+Make = Callable[[SQLiteStore, dict[str, Any]], Driver]
+
+
+def setup(path: Path) -> SQLiteStore:
+    store = SQLiteStore(f"sqlite:///{path}")
+    bus = EventBus(store)
+    bus.put_rule("orders", event_pattern=json.dumps({"source": ["shop"]}))
+    bus.put_targets("orders", [{"Id": "sink", "Arn": FN + "sink"}])
+    return store
+
+
+def entry(n: int) -> dict[str, Any]:
+    return {"Source": "shop", "DetailType": "OrderPlaced", "Detail": json.dumps({"n": n})}
+
+
+def pending(store: SQLiteStore) -> int:
+    with store.read() as tx:
+        return int(tx.one("SELECT COUNT(*) FROM bus_deliveries")[0])
+
+
+async def throughput(path: Path, make: Make, events: int, producers: int) -> dict[str, float]:
+    store = setup(path)
+    received = 0
+    everything = asyncio.Event()
+
+    async def sink(event: Any) -> None:
+        nonlocal received
+        received += 1
+        if received >= events:
+            everything.set()
+
+    driver = make(store, {"sink": sink})
+    stop = asyncio.Event()
+    runner = asyncio.create_task(driver.run(stop))
+    await driver.put_events([entry(-1)])  # warm up: stream, consumer, connection
+    while received < 1:
+        await asyncio.sleep(0.001)
+    received = 0
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(events):
+        queue.put_nowait(n)
+
+    async def producer() -> None:
+        while not queue.empty():
+            await driver.put_events([entry(queue.get_nowait())])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(producer() for _ in range(producers)))
+    await everything.wait()
+    while pending(store):
+        await asyncio.sleep(0.001)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await runner
+    store.close()
+    return {"seconds": elapsed, "events_per_s": events / elapsed}
+
+
+async def latency(path: Path, make: Make, events: int, rate: float) -> dict[str, float]:
+    store = setup(path)
+    sent: dict[int, float] = {}
+    delivered: dict[int, float] = {}
+
+    async def sink(event: Any) -> None:
+        delivered[event["detail"]["n"]] = time.perf_counter()
+
+    driver = make(store, {"sink": sink})
+    stop = asyncio.Event()
+    runner = asyncio.create_task(driver.run(stop))
+    await driver.put_events([entry(-1)])
+    while -1 not in delivered:
+        await asyncio.sleep(0.001)
+
+    async def one(n: int) -> None:
+        sent[n] = time.perf_counter()
+        await driver.put_events([entry(n)])
+
+    tasks = []
+    started = time.perf_counter()
+    for n in range(events):
+        # Open loop: calls go out on schedule whether or not earlier ones have returned.
+        await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(n)))
+    await asyncio.gather(*tasks)
+    while len(delivered) < events + 1 or pending(store):
+        await asyncio.sleep(0.001)
+    stop.set()
+    await runner
+    store.close()
+    durations = sorted(delivered[n] - sent[n] for n in range(events))
+    return {
+        "median_ms": statistics.median(durations) * 1000,
+        "p99_ms": durations[int(len(durations) * 0.99) - 1] * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    default_url = os.environ.get("ONCUE_NATS_URL") or "nats://127.0.0.1:4222"
+    parser.add_argument("--nats-url", default=default_url)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--producers", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=500.0, help="events/s for the latency")
+    parser.add_argument("--samples", type=int, default=2000, help="events for the latency")
+    args = parser.parse_args()
+    streams: list[str] = []
+
+    def database(store: SQLiteStore, handlers: dict[str, Any]) -> Driver:
+        return Dispatcher(store, handlers, concurrency=1000)
+
+    def jetstream(store: SQLiteStore, handlers: dict[str, Any]) -> Driver:
+        name = f"BENCH_{uuid.uuid4().hex[:12]}"
+        streams.append(name)
+        return JetStreamBus(
+            store,
+            handlers,
+            JetStreamTransport(args.nats_url),
+            layout=Layout(stream=name, prefix=name.lower()),
+            concurrency=1000,
+            refresh_seconds=0.05,
+        )
+
+    async def cleanup() -> None:
+        transport = JetStreamTransport(args.nats_url)
+        for name in streams:
+            await transport.delete_stream(name)
+        await transport.close()
+
+    print(f"{'path':<10} {'throughput':>16} {'median':>10} {'p99':>10}")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp)
+            for label, make in (("database", database), ("jetstream", jetstream)):
+                result = asyncio.run(
+                    throughput(directory / f"{label}-t.db", make, args.events, args.producers)
+                )
+                timing = asyncio.run(
+                    latency(directory / f"{label}-l.db", make, args.samples, args.rate)
+                )
+                print(
+                    f"{label:<10} {result['events_per_s']:>10,.0f} ev/s "
+                    f"{timing['median_ms']:>7.2f} ms {timing['p99_ms']:>7.2f} ms"
+                )
+    finally:
+        asyncio.run(cleanup())
+    print(
+        f"throughput: {args.events} events, {args.producers} producers, one entry per "
+        f"PutEvents call; latency: PutEvents call -> handler at {args.rate:,.0f} events/s, "
+        f"{args.samples} events"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -13,14 +13,9 @@ row per (matching rule, target) in the accepting transaction, exactly as without
    therefore published if and only if its transaction committed; a relay that dies between
    publishing and deleting leaves leased rows that are published again when the lease runs
    out, and JetStream drops them as duplicates (the id is the same, within the window).
-2. **Delivery**: for every handler target whose handler this process has, a durable pull
-   consumer (one per target, shared by all processes) is fetched from and each message is
-   delivered to the handler. Success acks it. A failure is retried with the target's
-   RetryPolicy and back-off — a ``nak`` with the back-off as delay — until MaximumRetryAttempts
-   or MaximumEventAgeInSeconds runs out; then the delivery is written to the same dead-letter
-   table as without NATS (and to the target's dead-letter queue) and acked. While a handler
-   runs, in-progress acks keep the message from redelivery; a process that dies leaves its
-   messages unacked and JetStream redelivers them after ``ack_wait`` (``lease_seconds``).
+2. **Delivery** (:mod:`.jetstream_delivery`): a durable pull consumer per handler target,
+   shared by every process with that handler; retries are naks with the RetryPolicy's
+   back-off, exhausted deliveries go to the same dead letters as on the database path.
 
 Targets delivered inside a transaction (state machine, event bus, queue) keep the database
 path: their rows are left to the database dispatcher (``on_inline`` wakes it).
@@ -29,32 +24,27 @@ path: their rows are left to the database dispatcher (``on_inline`` wakes it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any, TypeVar
 
-from oncue.asl.jsonutil import loads
 from oncue.bus.cycle import PutRequest
-from oncue.bus.deadletters import DeadLetter, dead_letter
-from oncue.bus.delivery import Work, render
-from oncue.bus.handlers import DeliveryContext, Failure, Handler, call_handler, payload_of
+from oncue.bus.handlers import Handler
+from oncue.bus.jetstream_delivery import Deliverer, wait_any
 from oncue.bus.relay import relay_outbox
 from oncue.bus.router import Router
-from oncue.bus.streams import Layout, Relayed, decide, message_id
-from oncue.bus.targets import Target
+from oncue.bus.streams import Layout, Relayed, message_id
 from oncue.clock import Clock, SystemClock
-from oncue.errors import InvalidInput, OncueError, TransportError
+from oncue.errors import OncueError, TransportError
 from oncue.store.base import Store
 from oncue.store.bus_relay import RelayTx
 from oncue.store.bus_sql import BusTx, DeliveryKey
-from oncue.transport.base import Message, Transport
+from oncue.transport.base import Transport
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = ["JetStreamBus"]
@@ -65,7 +55,6 @@ T = TypeVar("T")
 _RETRY_SECONDS = 0.25
 #: Batches a relay publishes at once (each while the following cycles commit).
 _PUBLISHING = 4
-_TargetKey = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,15 +70,6 @@ class _RelayOutcome:
     outgoing: list[_Outgoing] = field(default_factory=list)
     inline: int = 0
     relayed_outbox: int = 0
-
-
-@dataclass(slots=True)
-class _Consumer:
-    target: Target | None
-    durable: str
-    #: The deliveries running, with their messages (kept from redelivery while they run).
-    running: dict[asyncio.Task[None], Message] = field(default_factory=dict)
-    task: asyncio.Task[None] | None = None
 
 
 class JetStreamBus:
@@ -148,7 +128,6 @@ class JetStreamBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._puts: list[tuple[PutRequest, asyncio.Future[dict[str, Json]]]] = []
-        self._consumers: dict[_TargetKey, _Consumer] = {}
         #: Rows published (or not) since the last relay transaction, to settle in the next.
         self._published: list[DeliveryKey] = []
         self._unpublished: list[DeliveryKey] = []
@@ -164,6 +143,25 @@ class JetStreamBus:
             "dropped": 0,
             "errors": 0,
         }
+        self.deliverer = Deliverer(
+            store=store,
+            handlers=self.handlers,
+            transport=transport,
+            router=self.router,
+            clock=self.clock,
+            layout=self.layout,
+            concurrency=concurrency,
+            ack_wait=lease_seconds,
+            poll_seconds=poll_seconds,
+            refresh_seconds=refresh_seconds,
+            batch=batch,
+            max_ack_pending=max_ack_pending,
+            offload=offload_sync_handlers,
+            draw=self.draw,
+            backoff=backoff,
+            stats=self.stats,
+            db=self.db,
+        )
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -221,7 +219,7 @@ class JetStreamBus:
             if self.relay_enabled:
                 tasks.append(asyncio.create_task(self._relay_loop(stop)))
             if self.deliver_enabled:
-                tasks.append(asyncio.create_task(self._refresh_loop(stop)))
+                tasks.append(asyncio.create_task(self.deliverer.run(stop)))
             await stop.wait()
         finally:
             self._stopping = True
@@ -238,7 +236,7 @@ class JetStreamBus:
             except TransportError as error:
                 self.stats["errors"] += 1
                 log.warning("JetStream is not ready (%s); trying again", error)
-                await _wait(stop, 1.0)
+                await wait_any(stop, 1.0)
 
     # --- relay -------------------------------------------------------------------------
 
@@ -259,7 +257,7 @@ class JetStreamBus:
                     raise
                 self.stats["errors"] += 1
                 log.exception("a relay transaction failed, retrying")
-                await _wait(stop, _RETRY_SECONDS)
+                await wait_any(stop, _RETRY_SECONDS)
                 continue
             _answer(puts)
             if (outcome.inline or outcome.relayed_outbox) and self.on_inline is not None:
@@ -290,7 +288,7 @@ class JetStreamBus:
         if due is not None:
             delay = max(0.0, min(delay, due - self.clock.now().timestamp()))
         if delay > 0:
-            await _wait(stop, delay, self._wake)
+            await wait_any(stop, delay, self._wake)
 
     def _next_due(self) -> float | None:
         with self.store.read() as tx:
@@ -400,202 +398,10 @@ class JetStreamBus:
             btx.release_leases(unpublished, self.owner)
             btx.forget_events(key[0] for key in published)
 
-    # --- delivery ----------------------------------------------------------------------
-
-    def _handler_targets(self) -> dict[_TargetKey, Target]:
-        found: dict[_TargetKey, Target] = {}
-        with self.store.read() as tx:
-            btx = BusTx(tx)
-            for bus, revision in btx.bus_revisions().items():
-                rules = self.router.rules(btx, bus, revision)
-                if rules is None:
-                    continue
-                for targets in rules.targets.values():
-                    for target in targets:
-                        if target.kind == "handler" and target.name in self.handlers:
-                            found[(target.bus, target.rule, target.id)] = target
-        return found
-
-    async def _refresh_loop(self, stop: asyncio.Event) -> None:
-        """Follow the rules: a consumer for each handler target this process can deliver to."""
-        while not stop.is_set():
-            try:
-                targets = await self.db(self._handler_targets)
-                for key, target in targets.items():
-                    consumer = self._consumers.get(key)
-                    if consumer is not None:
-                        consumer.target = target  # its settings may have changed
-                        continue
-                    config = self.layout.consumer_config(
-                        *key, ack_wait=self.lease_seconds, max_ack_pending=self.max_ack_pending
-                    )
-                    await self.transport.ensure_consumer(self.layout.stream, config)
-                    consumer = _Consumer(target=target, durable=config.durable)
-                    consumer.task = asyncio.create_task(self._consume(key, consumer, stop))
-                    self._consumers[key] = consumer
-                for key, consumer in self._consumers.items():
-                    if key not in targets:
-                        consumer.target = None  # removed: what is left is dropped
-            except (TransportError, OncueError) as error:
-                self.stats["errors"] += 1
-                log.warning("could not follow the bus's targets: %s", error)
-            await _wait(stop, self.refresh_seconds)
-
-    async def _consume(self, key: _TargetKey, consumer: _Consumer, stop: asyncio.Event) -> None:
-        keeper = asyncio.create_task(self._keep_alive(consumer))
-        try:
-            await self._fetch_loop(key, consumer, stop)
-        finally:
-            keeper.cancel()
-
-    async def _fetch_loop(self, key: _TargetKey, consumer: _Consumer, stop: asyncio.Event) -> None:
-        room = asyncio.Event()
-        while not stop.is_set():
-            free = self.concurrency - len(consumer.running)
-            if free <= 0:
-                room.clear()
-                await _wait(stop, self.poll_seconds, room)
-                continue
-            try:
-                messages = await self.transport.fetch(
-                    self.layout.stream, consumer.durable, min(free, self.batch), self.poll_seconds
-                )
-            except TransportError as error:
-                self.stats["errors"] += 1
-                log.debug("fetch from %s failed: %s", consumer.durable, error)
-                await _wait(stop, _RETRY_SECONDS)
-                continue
-            if not messages and consumer.target is None:
-                self._consumers.pop(key, None)  # a removed target, drained
-                return
-            for message in messages:
-                task = asyncio.create_task(self._deliver(consumer, message))
-                consumer.running[task] = message
-                task.add_done_callback(partial(_finished, consumer.running, room))
-
-    async def _deliver(self, consumer: _Consumer, message: Message) -> None:
-        try:
-            relayed = Relayed.decode(message.payload)
-        except InvalidInput as error:
-            log.error("dropped message %s on %s: %s", message.msg_id, message.subject, error)
-            await self._settle(self.transport.term(message))
-            return
-        target = consumer.target
-        if target is None:  # its rule or target was removed: nothing to deliver to
-            self.stats["dropped"] += 1
-            await self._settle(self.transport.ack(message))
-            return
-        work = Work(
-            key=(relayed.event_id, relayed.rule, relayed.target_id),
-            bus=relayed.bus,
-            attempt=message.deliveries - 1,
-            event=loads(relayed.envelope),
-            envelope=relayed.envelope,
-            ingested=relayed.ingested,
-            target=target,
-            rule_arn=self.router.rule_arn(relayed.bus, relayed.rule),
-        )
-        try:
-            failure = await self._call(work, target)
-        except asyncio.CancelledError:
-            # Shutting down: hand the message back for another process at once.
-            with contextlib.suppress(TransportError):
-                await asyncio.shield(self.transport.nak(message))
-            raise
-        if failure is None:
-            self.stats["delivered"] += 1
-            await self._settle(self.transport.ack(message))
-            return
-        log.info("delivery of %s to %s failed: %s", work.event_id, target.arn, failure.message)
-        policy = target.retry
-        if self.backoff is not None:
-            first, cap = self.backoff
-            policy = replace(policy, base_delay_seconds=first, max_delay_seconds=cap)
-        now = self.clock.now()
-        decision = decide(
-            policy, failure, message.deliveries, now.timestamp() - work.ingested, self.draw()
-        )
-        if decision.retry:
-            self.stats["retried"] += 1
-            await self._settle(self.transport.nak(message, decision.delay))
-            return
-        why = DeadLetter(
-            code=failure.code,
-            message=failure.message,
-            attempts=decision.attempts,
-            exhausted=decision.exhausted,
-        )
-        await self.db(self._dead_letter, work, target, why, now)
-        self.stats["dead_lettered"] += 1
-        await self._settle(self.transport.ack(message))
-
-    async def _settle(self, action: Any) -> None:
-        try:
-            await action
-        except TransportError as error:
-            # The message comes back after ack_wait: delivery stays at least once.
-            self.stats["errors"] += 1
-            log.warning("could not settle a message (it will be redelivered): %s", error)
-
-    async def _keep_alive(self, consumer: _Consumer) -> None:
-        """In-progress acks for the messages whose handlers still run: an ack_wait restarts
-        for each, so a slow handler's message is not delivered again meanwhile."""
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            for message in list(consumer.running.values()):
-                with contextlib.suppress(TransportError):
-                    await self.transport.in_progress(message)
-
-    async def _call(self, work: Work, target: Target) -> Failure | None:
-        text = render(work, target)
-        if isinstance(text, Failure) or text is None:
-            return text
-        handler = self.handlers.get(target.name)
-        if handler is None:
-            return Failure(code="NO_RESOURCE", message=f"no handler is registered as {target.name}")
-        context = DeliveryContext(
-            event_id=work.event_id,
-            event_bus_name=work.bus,
-            rule_name=work.key[1],
-            rule_arn=work.rule_arn,
-            target_id=target.id,
-            target_arn=target.arn,
-            attempt=work.attempt + 1,
-            idempotency_key=f"{work.event_id}/{work.rule_arn}/{target.id}",
-        )
-        return await call_handler(handler, payload_of(text), context, offload=self.offload)
-
-    def _dead_letter(self, work: Work, target: Target, why: DeadLetter, now: datetime) -> None:
-        with self.store.transaction() as tx:
-            if RelayTx(tx).has_dead_letter(work.key):
-                return  # dead-lettered before a crash, acked never: once is enough
-            dead_letter(
-                BusTx(tx),
-                event_id=work.event_id,
-                envelope=work.envelope,
-                ingested=work.ingested,
-                target=target,
-                rule_arn=work.rule_arn,
-                why=why,
-                now=now,
-            )
-
     # --- shutdown ----------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
-        consumers = list(self._consumers.values())
-        for consumer in consumers:
-            if consumer.task is not None:
-                consumer.task.cancel()
-        running = [task for c in consumers for task in c.running]
-        if running:
-            await asyncio.wait(running, timeout=self.grace_seconds)
-        for task in running:
-            task.cancel()
-        await asyncio.gather(
-            *running, *(c.task for c in consumers if c.task), return_exceptions=True
-        )
-        self._consumers.clear()
+        await self.deliverer.stop(self.grace_seconds)
         if self._publishing:
             await asyncio.wait(self._publishing)
         try:
@@ -618,24 +424,6 @@ class JetStreamBus:
             self._thread = None
         self._loop = None
         self._wake = None
-
-
-async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
-    """Until ``stop`` (or ``wake``) is set, at most ``seconds``."""
-    events = [stop] if wake is None else [stop, wake]
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-
-
-def _finished(
-    running: dict[asyncio.Task[None], Message], room: asyncio.Event, task: asyncio.Task[None]
-) -> None:
-    running.pop(task, None)
-    room.set()
 
 
 def _answer(puts: Sequence[tuple[PutRequest, asyncio.Future[dict[str, Json]]]]) -> None:

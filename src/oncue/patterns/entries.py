@@ -14,6 +14,9 @@ Two kinds of failure, as the PutEvents API reference describes them:
   PutEvents*): its result carries ``ErrorCode`` and ``ErrorMessage`` (PutEventsResultEntry:
   ``InvalidArgument``, ``MalformedDetail``, ``NotAuthorizedForSourceException`` ...).
 
+The engine validates an execution's ``events:putEvents`` entries with the same functions (so
+this module is pure and sits below both drivers).
+
 The error messages are those EventBridge returns (``Parameter Source is not valid. Reason:
 Source is a required argument.``, ``Detail is malformed.``). Nothing here draws an id or reads a
 clock: :func:`build_envelope` takes both.
@@ -40,6 +43,7 @@ __all__ = [
     "EntryError",
     "EntryResult",
     "build_envelope",
+    "bus_of",
     "entry_size",
     "format_time",
     "parse_time",
@@ -337,6 +341,15 @@ def build_envelope(
         "resources": list(entry.resources),
         "detail": entry.detail,
     }
+
+
+def bus_of(entry: Entry) -> str:
+    """The name of the bus an entry goes to: its ``EventBusName`` (a name or an ARN, already
+    checked against the pattern), else the default bus."""
+    name = entry.event_bus_name
+    if not name:
+        return "default"
+    return name.split(":event-bus/", 1)[1] if name.startswith("arn:") else name
 
 
 def put_events_response(

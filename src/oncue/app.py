@@ -20,9 +20,11 @@ from oncue.asl.loader import load_definition
 from oncue.asl.validate import parse_definition
 from oncue.bus.declare import Declarations
 from oncue.bus.dispatch import Dispatcher
+from oncue.bus.jetstream import JetStreamBus
 from oncue.bus.naming import DEFAULT_BUS, bus_arn, rule_arn
 from oncue.bus.router import Router
 from oncue.bus.service import EventBus
+from oncue.bus.streams import layout_from_environment
 from oncue.cycleloop import TimeSkip
 from oncue.engine.clock import Clock, SystemClock
 from oncue.engine.control import Control, start_in_tx
@@ -38,6 +40,7 @@ from oncue.engine.worker import Worker
 from oncue.errors import InvalidInput, StateMachineNotFound
 from oncue.store import DEFAULT_DATABASE_URL, Store, open_store
 from oncue.store.sql import Tx
+from oncue.transport import open_transport, transport_url
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, MAX_PAYLOAD_BYTES, Json
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,7 +94,10 @@ class App:
         strict: bool = True,
         time_skipping: bool | None = None,
         grace_seconds: float = 5.0,
+        nats_url: str | None = None,
     ) -> None:
+        #: With a NATS URL (``ONCUE_NATS_URL``), handler targets are delivered over JetStream.
+        self.nats_url = nats_url or transport_url()
         self.database_url = (
             database_url or os.environ.get("ONCUE_DATABASE_URL") or (DEFAULT_DATABASE_URL)
         )
@@ -114,6 +120,7 @@ class App:
         self._store: Store | None = None
         self._worker: Worker | None = None
         self._dispatcher: Dispatcher | None = None
+        self._jetstream: JetStreamBus | None = None
         self._events: EventBus | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop: asyncio.Event | None = None
@@ -270,7 +277,8 @@ class App:
             options = self._options
             self._dispatcher = Dispatcher(
                 self.store,
-                self.handlers,
+                # With NATS the dispatcher keeps the inline targets; JetStream the handlers.
+                {} if self.nats_url else self.handlers,
                 _start_execution,
                 router=self.router,
                 clock=self.clock,
@@ -297,9 +305,39 @@ class App:
             )
         return self._events
 
+    @property
+    def jetstream(self) -> JetStreamBus | None:
+        """The bus over NATS JetStream when ``nats_url`` is set (see docs/nats.md)."""
+        if self._jetstream is None and self.nats_url:
+            options = self._options
+            self._jetstream = JetStreamBus(
+                self.store,
+                self.handlers,
+                open_transport(self.nats_url),
+                router=self.router,
+                clock=self.clock,
+                layout=layout_from_environment(os.environ),
+                concurrency=options["concurrency"],
+                lease_seconds=options["lease_seconds"],
+                poll_seconds=options["poll_seconds"],
+                grace_seconds=options["grace_seconds"],
+                region=self.region,
+                account=self.account,
+                on_inline=self._wake_dispatcher,
+            )
+        return self._jetstream
+
+    async def _run_jetstream(self, jetstream: JetStreamBus, stop: asyncio.Event) -> None:
+        try:
+            await jetstream.run(stop)
+        finally:
+            await jetstream.transport.close()
+
     def _wake_dispatcher(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.wake()
+        if self._jetstream is not None:
+            self._jetstream.wake()
 
     @property
     def control(self) -> Control:
@@ -336,6 +374,8 @@ class App:
             asyncio.create_task(worker.run(stop)),
             asyncio.create_task(dispatcher.run(stop)),
         ]
+        if self.jetstream is not None:
+            self._tasks.append(asyncio.create_task(self._run_jetstream(self.jetstream, stop)))
 
     def _loops(self) -> tuple[Worker, Dispatcher]:
         worker, dispatcher = self.worker, self.dispatcher
@@ -358,7 +398,12 @@ class App:
         await worker.db(self.deploy)
         stop = stop or asyncio.Event()
         try:
-            await asyncio.gather(worker.run(stop), dispatcher.run(stop))
+            jetstream = self.jetstream
+            await asyncio.gather(
+                worker.run(stop),
+                dispatcher.run(stop),
+                *([self._run_jetstream(jetstream, stop)] if jetstream is not None else []),
+            )
         finally:
             self.close()
 
@@ -368,6 +413,7 @@ class App:
             self._store = None
             self._worker = None
             self._dispatcher = None
+            self._jetstream = None
             self._events = None
 
     # --- events ------------------------------------------------------------------------
@@ -376,6 +422,8 @@ class App:
         """PutEvents: the response with a result per entry (bad entries are reported, the
         good ones accepted). While the app runs, committed with the dispatcher's next cycle
         and delivered right after it; ValidationException when the whole request is bad."""
+        if self.jetstream is not None:
+            return await self.jetstream.put_events(entries)
         return await self.dispatcher.put_events(entries)
 
     # --- executions --------------------------------------------------------------------

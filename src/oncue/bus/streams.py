@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "Layout",
     "Relayed",
     "decide",
+    "layout_from_environment",
     "message_id",
     "token",
 ]
@@ -97,6 +99,47 @@ class Layout:
             max_deliver=-1,
             max_ack_pending=max_ack_pending,
         )
+
+
+def layout_from_environment(environ: Mapping[str, str]) -> Layout:
+    """The layout the ``ONCUE_NATS_*`` variables ask for: ``ONCUE_NATS_STREAM`` (stream name),
+    ``ONCUE_NATS_SUBJECT_PREFIX``, ``ONCUE_NATS_STORAGE`` (``file`` or ``memory``),
+    ``ONCUE_NATS_REPLICAS`` (1 to 5) and ``ONCUE_NATS_DUPLICATE_WINDOW`` (seconds)."""
+    stream = environ.get("ONCUE_NATS_STREAM") or DEFAULT_STREAM
+    if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", stream):
+        raise InvalidInput(
+            f"ONCUE_NATS_STREAM={stream!r} is not a stream name (letters, digits, _ and -)"
+        )
+    prefix = environ.get("ONCUE_NATS_SUBJECT_PREFIX") or DEFAULT_PREFIX
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", prefix):
+        raise InvalidInput(
+            f"ONCUE_NATS_SUBJECT_PREFIX={prefix!r} is not a subject prefix (tokens of letters, "
+            "digits, _ and -, separated by dots)"
+        )
+    storage = environ.get("ONCUE_NATS_STORAGE") or "file"
+    if storage not in ("file", "memory"):
+        raise InvalidInput(f"ONCUE_NATS_STORAGE={storage!r} must be file or memory")
+    replicas = _number(environ, "ONCUE_NATS_REPLICAS", "1")
+    if replicas not in (1, 2, 3, 4, 5):
+        raise InvalidInput(f"ONCUE_NATS_REPLICAS={replicas:g} must be a whole number from 1 to 5")
+    window = _number(environ, "ONCUE_NATS_DUPLICATE_WINDOW", "600")
+    if not window > 0:
+        raise InvalidInput(f"ONCUE_NATS_DUPLICATE_WINDOW={window:g} must be a positive number")
+    return Layout(
+        stream=stream,
+        prefix=prefix,
+        duplicate_window=window,
+        storage="memory" if storage == "memory" else "file",
+        replicas=int(replicas),
+    )
+
+
+def _number(environ: Mapping[str, str], name: str, default: str) -> float:
+    text = environ.get(name) or default
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{name}={text!r} is not a number") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

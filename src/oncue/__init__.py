@@ -36,6 +36,7 @@ from oncue.errors import (
     StoreError,
     TaskDoesNotExist,
     TaskTimedOut,
+    TransportError,
     ValidationException,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "TaskContext",
     "TaskDoesNotExist",
     "TaskTimedOut",
+    "TransportError",
     "ValidationException",
     "VirtualClock",
     "__version__",

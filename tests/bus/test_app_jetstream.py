@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nats_support import shared_nats_url, unique
 
+from nats_support import shared_nats_url, unique
 from oncue.app import App
 from oncue.bus.streams import Layout, layout_from_environment
 from oncue.errors import InvalidInput
@@ -43,9 +43,7 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.002)
 
 
-async def test_the_app_delivers_handler_targets_over_jetstream(
-    tmp_path: Path, stream: str
-) -> None:
+async def test_the_app_delivers_handler_targets_over_jetstream(tmp_path: Path, stream: str) -> None:
     app = App(f"sqlite:///{tmp_path / 'oncue.db'}", poll_seconds=30.0)
     publisher = app.state_machine(
         "order",

@@ -211,7 +211,7 @@ async def test_a_relay_that_died_after_publishing_causes_no_duplicate(
     # The first relay leases and publishes the rows, then "dies" before deleting them.
     dead = make(store, transport, layout, {}, clock=clock, lease_seconds=5.0, deliver=False)
     await transport.ensure_stream(layout.stream_config())
-    outcome = dead._relay_tx([], [], [], clock.now())
+    outcome = dead._relay_tx([], [], [], True, clock.now())
     for item in outcome.outgoing:
         await transport.publish(item.subject, item.payload, msg_id=item.msg_id)
     assert count(store, "bus_deliveries") == 10

@@ -70,6 +70,8 @@ class _RelayOutcome:
     outgoing: list[_Outgoing] = field(default_factory=list)
     inline: int = 0
     relayed_outbox: int = 0
+    #: The claim was full: more rows may be due.
+    more: bool = False
 
 
 class JetStreamBus:
@@ -133,6 +135,8 @@ class JetStreamBus:
         self._unpublished: list[DeliveryKey] = []
         self._publishing: set[asyncio.Task[None]] = set()
         self._stopping = False
+        #: Look for rows this relay did not store itself (at start, when woken, on a poll).
+        self._claim_wanted = True
         self.stats = {
             "published": 0,
             "duplicates": 0,
@@ -173,6 +177,10 @@ class JetStreamBus:
 
     def wake(self) -> None:
         """Rows may be waiting to be relayed (call from any thread)."""
+        self._claim_wanted = True
+        self._poke()
+
+    def _poke(self) -> None:
         loop, event = self._loop, self._wake
         if loop is None or event is None:
             return
@@ -193,7 +201,7 @@ class JetStreamBus:
             return await self.db(self._put_alone, entries, self.clock.now())
         future: asyncio.Future[dict[str, Json]] = loop.create_future()
         self._puts.append((PutRequest(entries), future))
-        self.wake()
+        self._poke()
         return await future
 
     def _put_alone(self, entries: Json, now: datetime) -> dict[str, Json]:
@@ -211,6 +219,7 @@ class JetStreamBus:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._claim_wanted = True
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="oncue-jetstream")
         stop = stop or asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
@@ -244,15 +253,17 @@ class JetStreamBus:
         assert self._wake is not None
         while not stop.is_set():
             puts, self._puts = self._puts, []
+            claim, self._claim_wanted = self._claim_wanted, False
             done, failed = self._published, self._unpublished
             self._published, self._unpublished = [], []
             try:
                 outcome = await self.db(
-                    self._relay_tx, [p for p, _ in puts], done, failed, self.clock.now()
+                    self._relay_tx, [p for p, _ in puts], done, failed, claim, self.clock.now()
                 )
             except BaseException as error:
                 _fail(puts, error)
                 self._published[:0], self._unpublished[:0] = done, failed  # not committed
+                self._claim_wanted = self._claim_wanted or claim
                 if not isinstance(error, Exception):
                     raise
                 self.stats["errors"] += 1
@@ -270,18 +281,20 @@ class JetStreamBus:
                 task.add_done_callback(self._published_one)
                 if len(self._publishing) >= _PUBLISHING:
                     await asyncio.wait(self._publishing, return_when=asyncio.FIRST_COMPLETED)
-            if self._puts or outcome.relayed_outbox or len(outcome.outgoing) >= self.batch:
+            if outcome.more:
+                self._claim_wanted = True
+            if self._puts or outcome.relayed_outbox or outcome.more:
                 continue
             await self._relay_idle(stop)
 
     def _published_one(self, task: asyncio.Task[None]) -> None:
         self._publishing.discard(task)
-        self.wake()  # its rows are to be deleted
+        self._poke()  # its rows are to be deleted
 
     async def _relay_idle(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
         self._wake.clear()
-        if self._puts or self._published or self._unpublished:
+        if self._puts or self._published or self._unpublished or self._claim_wanted:
             return
         delay = self.poll_seconds
         due = await self.db(self._next_due)
@@ -289,6 +302,8 @@ class JetStreamBus:
             delay = max(0.0, min(delay, due - self.clock.now().timestamp()))
         if delay > 0:
             await wait_any(stop, delay, self._wake)
+        if not self._wake.is_set():
+            self._claim_wanted = True  # a poll: rows of other processes, leases run out
 
     def _next_due(self) -> float | None:
         with self.store.read() as tx:
@@ -299,10 +314,13 @@ class JetStreamBus:
         puts: Sequence[PutRequest],
         published: Sequence[DeliveryKey],
         unpublished: Sequence[DeliveryKey],
+        claim: bool,
         now: datetime,
     ) -> _RelayOutcome:
         """One cycle's transaction: delete the rows the last cycle published (and hand back
-        those it could not), store the waiting PutEvents, relay the outbox, lease due rows."""
+        those it could not), store the waiting PutEvents, relay the outbox, and (when ``claim``,
+        or the outbox had rows) lease due rows: the rows of this relay's own PutEvents are
+        leased as they are stored, so a cycle of those alone needs no claim query."""
         outcome = _RelayOutcome()
         until = now.timestamp() + self.lease_seconds
         with self.store.transaction() as tx:
@@ -341,18 +359,22 @@ class JetStreamBus:
                     outcome.outgoing.append(self._outgoing(relayed, delivery.due))
             outcome.relayed_outbox = relay_outbox(tx, now, self.batch, router=self.router)
             room = self.batch - len(outcome.outgoing)
-            for claim in RelayTx(tx).claim(
-                owner=self.owner, now=now.timestamp(), until=until, limit=room
-            ):
+            claimed = (
+                RelayTx(tx).claim(owner=self.owner, now=now.timestamp(), until=until, limit=room)
+                if (claim or outcome.relayed_outbox or unpublished) and room > 0
+                else []
+            )
+            outcome.more = len(claimed) >= room > 0
+            for row in claimed:
                 relayed = Relayed(
-                    event_id=claim.event_id,
-                    bus=claim.bus,
-                    rule=claim.rule,
-                    target_id=claim.target_id,
-                    envelope=claim.envelope,
-                    ingested=claim.ingested,
+                    event_id=row.event_id,
+                    bus=row.bus,
+                    rule=row.rule,
+                    target_id=row.target_id,
+                    envelope=row.envelope,
+                    ingested=row.ingested,
                 )
-                outcome.outgoing.append(self._outgoing(relayed, claim.due))
+                outcome.outgoing.append(self._outgoing(relayed, row.due))
         return outcome
 
     def _outgoing(self, relayed: Relayed, due: float) -> _Outgoing:

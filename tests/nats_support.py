@@ -106,6 +106,7 @@ class NatsServer:
             process.send_signal(sig)
             process.wait(timeout=30)
 
-    def restart(self) -> None:
-        self.stop()
+    def restart(self, sig: int = signal.SIGTERM) -> None:
+        """Stop (``SIGKILL``: as a crash) and start again on the same port and store."""
+        self.stop(sig)
         self.start()

@@ -287,3 +287,28 @@ async def test_delivery_resumes_after_the_nats_server_restarts(
     finally:
         await transport.close()
         server.stop()
+
+
+async def test_put_events_works_before_nats_is_up_and_delivery_follows(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    server = NatsServer(tmp_path / "nats")  # not started yet
+    transport = JetStreamTransport(server.url)
+    api = EventBus(store)
+    api.put_rule("placed", event_pattern=PLACED)
+    api.put_targets("placed", [{"Id": "sink", "Arn": FN + "sink"}])
+    seen: list[int] = []
+    bus = make(store, transport, Layout(), {"sink": lambda e: seen.append(e["detail"]["order"])})
+    try:
+        async with running(bus):
+            response = await bus.put_events([entry(n) for n in range(5)])
+            assert response["FailedEntryCount"] == 0  # accepted: the database is enough
+            assert count(store, "bus_deliveries") == 5 and seen == []
+            await until(lambda: bus.stats["errors"] >= 2)  # it tried NATS, and will again
+            assert count(store, "bus_deliveries") == 5 and seen == []
+            server.start()
+            await until(lambda: sorted(seen) == list(range(5)), timeout=30.0)
+            await until(lambda: count(store, "bus_deliveries") == 0)
+    finally:
+        await transport.close()
+        server.stop()

@@ -276,3 +276,13 @@ async def test_jetstream_resumes_after_the_server_restarts(tmp_path: Path) -> No
     finally:
         await transport.close()
         server.stop()
+
+
+async def test_jetstream_unreachable_is_a_transport_error_not_a_hang(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path)  # a free port nobody listens on
+    transport = JetStreamTransport(server.url)
+    try:
+        with pytest.raises(TransportError, match="cannot connect to NATS"):
+            await asyncio.wait_for(transport.publish("x.y", b"1", msg_id="1"), 20.0)
+    finally:
+        await transport.close()

@@ -137,6 +137,7 @@ class JetStreamBus:
         self._stopping = False
         #: Look for rows this relay did not store itself (at start, when woken, on a poll).
         self._claim_wanted = True
+        self._stream_ready = False
         self.stats = {
             "published": 0,
             "duplicates": 0,
@@ -165,6 +166,7 @@ class JetStreamBus:
             backoff=backoff,
             stats=self.stats,
             db=self.db,
+            ensure_stream=self.ensure_stream,
         )
 
     # --- plumbing ----------------------------------------------------------------------
@@ -224,7 +226,8 @@ class JetStreamBus:
         stop = stop or asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         try:
-            await self._ensure_stream(stop)
+            # PutEvents needs only the database: the relay runs while NATS is still away, and
+            # publishes (after ensuring the stream) once it is there.
             if self.relay_enabled:
                 tasks.append(asyncio.create_task(self._relay_loop(stop)))
             if self.deliver_enabled:
@@ -237,15 +240,19 @@ class JetStreamBus:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._shutdown()
 
-    async def _ensure_stream(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.transport.ensure_stream(self.layout.stream_config())
-                return
-            except TransportError as error:
-                self.stats["errors"] += 1
-                log.warning("JetStream is not ready (%s); trying again", error)
-                await wait_any(stop, 1.0)
+    async def ensure_stream(self, again: bool = False) -> bool:
+        """Create or update the stream (once, and ``again`` after a fetch or a publish failed:
+        a server that lost a memory-stored stream gets it back); whether it is there."""
+        if self._stream_ready and not again:
+            return True
+        try:
+            await self.transport.ensure_stream(self.layout.stream_config())
+        except TransportError as error:
+            self.stats["errors"] += 1
+            log.warning("JetStream is not ready (%s); trying again", error)
+            return False
+        self._stream_ready = True
+        return True
 
     # --- relay -------------------------------------------------------------------------
 
@@ -274,6 +281,10 @@ class JetStreamBus:
             if (outcome.inline or outcome.relayed_outbox) and self.on_inline is not None:
                 self.on_inline()
             self.stats["relayed_outbox"] += outcome.relayed_outbox
+            if outcome.outgoing and not await self.ensure_stream():
+                self._unpublished.extend(item.key for item in outcome.outgoing)
+                await wait_any(stop, _RETRY_SECONDS)
+                continue
             if outcome.outgoing:
                 # Published while the next cycles commit; a cycle after it deletes the rows.
                 task = asyncio.create_task(self._publish(outcome.outgoing))
@@ -403,6 +414,7 @@ class JetStreamBus:
             self._published.append(item.key)
             self.stats["duplicates" if result.duplicate else "published"] += 1
         if problem is not None:
+            self._stream_ready = False
             self.stats["errors"] += 1
             log.warning("deliveries not published yet (trying again): %s", problem)
             await asyncio.sleep(_RETRY_SECONDS)  # NATS refused: it is likely restarting

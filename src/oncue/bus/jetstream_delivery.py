@@ -43,7 +43,7 @@ from oncue.errors import InvalidInput, OncueError, TransportError
 from oncue.store.base import Store
 from oncue.store.bus_relay import RelayTx
 from oncue.store.bus_sql import BusTx
-from oncue.transport.base import Message, Transport
+from oncue.transport.base import ConsumerConfig, Message, Transport
 
 __all__ = ["Deliverer", "wait_any"]
 
@@ -57,7 +57,7 @@ _TargetKey = tuple[str, str, str]
 @dataclass(slots=True)
 class _Consumer:
     target: Target | None
-    durable: str
+    config: ConsumerConfig
     #: The deliveries running, with their messages (kept from redelivery while they run).
     running: dict[asyncio.Task[None], Message] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
@@ -84,6 +84,7 @@ class Deliverer:
         backoff: tuple[float, float] | None,
         stats: dict[str, int],
         db: Callable[..., Awaitable[Any]],
+        ensure_stream: Callable[[bool], Awaitable[bool]],
     ) -> None:
         """``handlers`` is read, not copied: a handler registered later is delivered to."""
         self.store = store
@@ -103,6 +104,7 @@ class Deliverer:
         self.backoff = backoff
         self.stats = stats
         self.db = db
+        self.ensure_stream = ensure_stream
         self.consumers: dict[_TargetKey, _Consumer] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -152,8 +154,10 @@ class Deliverer:
                     config = self.layout.consumer_config(
                         *key, ack_wait=self.ack_wait, max_ack_pending=self.max_ack_pending
                     )
+                    if not await self.ensure_stream(False):
+                        break
                     await self.transport.ensure_consumer(self.layout.stream, config)
-                    consumer = _Consumer(target=target, durable=config.durable)
+                    consumer = _Consumer(target=target, config=config)
                     consumer.task = asyncio.create_task(self._consume(key, consumer, stop))
                     self.consumers[key] = consumer
                 for key, consumer in self.consumers.items():
@@ -179,14 +183,20 @@ class Deliverer:
                 room.clear()
                 await wait_any(stop, self.poll_seconds, room)
                 continue
+            durable = consumer.config.durable
             try:
                 messages = await self.transport.fetch(
-                    self.layout.stream, consumer.durable, min(free, self.batch), self.poll_seconds
+                    self.layout.stream, durable, min(free, self.batch), self.poll_seconds
                 )
             except TransportError as error:
+                # NATS is away, or came back without the consumer (a server that lost its
+                # store): ensure the stream and the consumer again, then go on fetching.
                 self.stats["errors"] += 1
-                log.debug("fetch from %s failed: %s", consumer.durable, error)
+                log.debug("fetch from %s failed: %s", durable, error)
                 await wait_any(stop, _RETRY_SECONDS)
+                with contextlib.suppress(TransportError):
+                    if await self.ensure_stream(True):
+                        await self.transport.ensure_consumer(self.layout.stream, consumer.config)
                 continue
             if not messages and consumer.target is None:
                 self.consumers.pop(key, None)  # a removed target, drained
@@ -248,7 +258,13 @@ class Deliverer:
             attempts=decision.attempts,
             exhausted=decision.exhausted,
         )
-        await self.db(self._dead_letter, work, target, why, now)
+        try:
+            await self.db(self._dead_letter, work, target, why, now)
+        except Exception:  # the database refused: keep the message, try again shortly
+            self.stats["errors"] += 1
+            log.exception("could not dead-letter %s; it is delivered again", work.event_id)
+            await self._settle(self.transport.nak(message, self.poll_seconds))
+            return
         self.stats["dead_lettered"] += 1
         await self._settle(self.transport.ack(message))
 

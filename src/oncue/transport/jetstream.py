@@ -7,7 +7,7 @@
 - Consumers are durable pull consumers with ``AckExplicit``, created or updated by
   ``add_consumer`` (the server applies a changed ``ack_wait``, ``max_deliver`` or
   ``max_ack_pending`` to an existing durable), delivering all of the stream from its start.
-- The connection reconnects forever (``max_reconnect_attempts=-1``); while the server is away a
+- Once connected, the connection reconnects for ever; while the server is away a
   call fails with :class:`~oncue.errors.TransportError` and the caller tries again later, and the
   pull subscriptions carry on after the reconnect.
 """
@@ -69,7 +69,9 @@ class JetStreamTransport:
                         name=self.name,
                         connect_timeout=self.timeout,
                         allow_reconnect=True,
-                        max_reconnect_attempts=-1,
+                        # nats-py retries a first connect for ever when reconnects are
+                        # unlimited; fail it fast instead (the caller tries again) ...
+                        max_reconnect_attempts=1,
                         reconnect_time_wait=0.25,
                         error_cb=_log_error,
                         disconnected_cb=self._disconnected,
@@ -79,6 +81,8 @@ class JetStreamTransport:
                     raise TransportError(
                         f"cannot connect to NATS at {self.url}: {_describe(error)}"
                     ) from error
+                # ... and once connected, reconnect for ever.
+                self._client.options["max_reconnect_attempts"] = -1
                 self._js = self._client.jetstream(timeout=self.timeout)
         assert self._js is not None
         return self._js

@@ -1,6 +1,6 @@
 """The process the JetStream crash test kills: it publishes events and delivers them, slowly.
 
-Run as ``python jetstream_node.py DB_PATH EFFECTS_PATH NATS_URL STREAM``: it opens the SQLite
+Run as ``python jetstream_node.py DB_PATH EFFECTS_PATH NATS_URL STREAM [deliver]``: it opens the SQLite
 file (whose rules the test set up), runs a :class:`~oncue.bus.jetstream.JetStreamBus` on the
 stream ``STREAM`` whose ``sink`` handler is slow, prints ``READY``, then publishes events as fast
 as it can three ways — PutEvents through the relay (group commit), PutEvents through the API, and
@@ -9,6 +9,8 @@ each once its transaction committed. Deliveries fall behind, so a SIGKILL lands 
 to be relayed, messages wait in JetStream, and handlers run.
 
 The handler appends ``PID EVENT_ID`` to the effects file (``bus_crash_node.effects_recorder``).
+With ``deliver`` it only delivers (no relay, no publishing): one of several processes sharing
+the targets' consumers.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def _accepted(ids: list[str]) -> None:
     sys.stdout.flush()
 
 
-async def main(db: str, effects: str, url: str, stream: str) -> None:
+async def main(db: str, effects: str, url: str, stream: str, mode: str = "") -> None:
     store = SQLiteStore(f"sqlite:///{db}")
     record = effects_recorder(effects)
 
@@ -57,7 +59,12 @@ async def main(db: str, effects: str, url: str, stream: str) -> None:
         lease_seconds=LEASE_SECONDS,
         poll_seconds=0.05,
         refresh_seconds=0.05,
+        relay=mode != "deliver",
     )
+    if mode == "deliver":
+        print("READY", flush=True)
+        await bus.run()
+        return
     api = EventBus(store)
     runner = asyncio.create_task(bus.run())
     while not bus.stats["published"]:  # the stream and the consumer exist, events flow
@@ -80,4 +87,4 @@ async def main(db: str, effects: str, url: str, stream: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    asyncio.run(main(*sys.argv[1:6]))

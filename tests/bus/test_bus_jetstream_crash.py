@@ -1,4 +1,5 @@
-"""Crash test through real NATS: a publishing, delivering process is killed with SIGKILL.
+"""Real processes through real NATS: a publishing, delivering process killed with SIGKILL, and
+two delivering processes sharing the targets' consumers.
 
 ``jetstream_node.py`` (beside this file) accepts events three ways, relays them to JetStream and
 delivers them slower than it accepts them. It is killed with ``kill -9`` while rows wait to be
@@ -23,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from bus_crash_node import SOURCE, effects_recorder
+from bus_crash_node import SOURCE, effects_recorder, entry
 from jetstream_node import LEASE_SECONDS
 
 from nats_support import shared_nats_url, unique
@@ -145,3 +146,73 @@ def test_kill_9_of_a_delivering_process_loses_no_event(tmp_path: Path) -> None:
         f"undelivered at the kill ({rows_left} rows not yet relayed), {redelivered} delivered "
         f"twice; recovery {recovery:.2f} s"
     )
+
+
+@pytest.mark.slow
+def test_processes_sharing_a_target_split_its_deliveries(tmp_path: Path) -> None:
+    """Two delivering processes fetch from the same durable consumer: each event is delivered
+    once, by one of them, and both take a share."""
+    url = shared_nats_url()
+    stream = unique("S")
+    db, effects = tmp_path / "oncue.db", tmp_path / "effects.log"
+    effects.touch()
+    store = SQLiteStore(f"sqlite:///{db}")
+    EventBus(store).put_rule("ticks", event_pattern=json.dumps({"source": [SOURCE]}))
+    EventBus(store).put_targets("ticks", [{"Id": "sink", "Arn": FN + "sink"}])
+    processes = []
+    try:
+        for number in range(2):
+            with (tmp_path / f"node{number}.stderr").open("wb") as sink:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, str(NODE), str(db), str(effects), url, stream, "deliver"],
+                        stdout=subprocess.PIPE,
+                        stderr=sink,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
+        for process in processes:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == b"READY"
+
+        async def publish() -> set[str]:
+            transport = JetStreamTransport(url)
+            bus = JetStreamBus(
+                store,
+                {},
+                transport,
+                layout=Layout(stream=stream, prefix=stream.lower()),
+                deliver=False,
+                poll_seconds=0.05,
+            )
+            stop = asyncio.Event()
+            task = asyncio.create_task(bus.run(stop))
+            accepted: set[str] = set()
+            try:
+                for n in range(0, 400, 10):
+                    response = await bus.put_events([entry(n + k) for k in range(10)])
+                    accepted.update(str(e["EventId"]) for e in response["Entries"])
+                started = time.monotonic()
+                while not accepted <= set(handled(effects)):
+                    assert time.monotonic() - started < 60, "not every event was delivered"
+                    await asyncio.sleep(0.02)
+            finally:
+                stop.set()
+                await task
+                await transport.delete_stream(stream)
+                await transport.close()
+            return accepted
+
+        accepted = asyncio.run(publish())
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
+    store.close()
+    lines = [line.split(" ") for line in effects.read_text().splitlines()]
+    by_event = Counter(event for _, event in lines)
+    by_process = Counter(pid for pid, _ in lines)
+    assert set(by_event) == accepted and set(by_event.values()) == {1}
+    assert len(by_process) == 2 and min(by_process.values()) > 0, by_process

@@ -1,8 +1,8 @@
 """The process the JetStream crash test kills: it publishes events and delivers them, slowly.
 
 Run as ``python jetstream_node.py DB_PATH EFFECTS_PATH NATS_URL STREAM [deliver]``: it opens
-the SQLite file (whose rules the test set up), runs a :class:`~oncue.bus.jetstream.JetStreamBus` on the
-stream ``STREAM`` whose ``sink`` handler is slow, prints ``READY``, then publishes events as fast
+the SQLite file (whose rules the test set up), runs a
+:class:`~oncue.bus.jetstream.JetStreamBus` on the stream ``STREAM`` whose ``sink`` handler is slow, prints ``READY``, then publishes events as fast
 as it can three ways — PutEvents through the relay (group commit), PutEvents through the API, and
 outbox rows as an execution's transition writes them — and prints ``ACCEPTED <event id>`` for
 each once its transaction committed. Deliveries fall behind, so a SIGKILL lands while rows wait

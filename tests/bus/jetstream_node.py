@@ -1,12 +1,12 @@
 """The process the JetStream crash test kills: it publishes events and delivers them, slowly.
 
 Run as ``python jetstream_node.py DB_PATH EFFECTS_PATH NATS_URL STREAM [deliver]``: it opens
-the SQLite file (whose rules the test set up), runs a
-:class:`~oncue.bus.jetstream.JetStreamBus` on the stream ``STREAM`` whose ``sink`` handler is slow, prints ``READY``, then publishes events as fast
-as it can three ways — PutEvents through the relay (group commit), PutEvents through the API, and
-outbox rows as an execution's transition writes them — and prints ``ACCEPTED <event id>`` for
-each once its transaction committed. Deliveries fall behind, so a SIGKILL lands while rows wait
-to be relayed, messages wait in JetStream, and handlers run.
+the SQLite file (whose rules the test set up), runs a :class:`~oncue.bus.jetstream.JetStreamBus`
+on the stream ``STREAM`` whose ``sink`` handler is slow, prints ``READY``, then publishes
+events as fast as it can three ways — PutEvents through the relay (group commit), PutEvents
+through the API, and outbox rows as an execution's transition writes them — and prints
+``ACCEPTED <event id>`` for each once its transaction committed. Deliveries fall behind, so a
+SIGKILL lands while rows wait to be relayed, messages wait in JetStream, and handlers run.
 
 The handler appends ``PID EVENT_ID`` to the effects file (``bus_crash_node.effects_recorder``).
 With ``deliver`` it only delivers (no relay, no publishing): one of several processes sharing

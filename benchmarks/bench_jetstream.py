@@ -11,7 +11,10 @@ target is a Python handler, and PutEvents calls group-committed by the driver:
   itself and calls the handler right after the commit (one process, no transport);
 - ``jetstream``: the :class:`~oncue.bus.jetstream.JetStreamBus` commits the rows, publishes
   them to JetStream (file storage, ``Nats-Msg-Id``), deletes them, and its durable pull consumer
-  fetches them and calls the handler (the way it works across processes).
+  fetches them and calls the handler (the way it works across processes);
+- ``jetstream/N`` (with ``--deliverers N``): the same, but this process only accepts and
+  relays, and N other processes share the consumer and call the handler (the deployment the
+  transport exists for); they report each delivery's wall-clock time back on a pipe.
 
 1. Throughput: ``--producers`` concurrent publishers send ``--events`` events, one per call;
    events per second from the first call until every delivery is done (rows gone).
@@ -26,7 +29,10 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -64,6 +70,15 @@ def setup(path: Path) -> SQLiteStore:
 
 def entry(n: int) -> dict[str, Any]:
     return {"Source": "shop", "DetailType": "OrderPlaced", "Detail": json.dumps({"n": n})}
+
+
+def moment(event: Any) -> float:
+    """When the handler got the event, on this process's perf_counter: now, or the wall-clock
+    time another process reported."""
+    now = time.perf_counter()
+    if isinstance(event, dict) and "at" in event:
+        return now - (time.time() - float(event["at"]))
+    return now
 
 
 def pending(store: SQLiteStore) -> int:
@@ -115,7 +130,7 @@ async def latency(path: Path, make: Make, events: int, rate: float) -> dict[str,
     delivered: dict[int, float] = {}
 
     async def sink(event: Any) -> None:
-        delivered[event["detail"]["n"]] = time.perf_counter()
+        delivered[event["detail"]["n"]] = moment(event)
 
     driver = make(store, {"sink": sink})
     stop = asyncio.Event()
@@ -147,7 +162,78 @@ async def latency(path: Path, make: Make, events: int, rate: float) -> dict[str,
     }
 
 
+class Remote:
+    """A relay-only bus here and delivering processes elsewhere, reporting ``n time`` lines."""
+
+    def __init__(self, store: SQLiteStore, handlers: dict[str, Any], url: str, count: int):
+        self.name = f"BENCH_{uuid.uuid4().hex[:12]}"
+        self.sink = handlers["sink"]
+        self.bus = JetStreamBus(
+            store,
+            {},
+            JetStreamTransport(url),
+            layout=Layout(stream=self.name, prefix=self.name.lower()),
+            deliver=False,
+        )
+        self.command = [sys.executable, __file__, "--child", store.url, url, self.name]
+        self.count = count
+
+    async def put_events(self, entries: Any) -> dict[str, Any]:
+        return await self.bus.put_events(entries)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        processes = [
+            subprocess.Popen(self.command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            for _ in range(self.count)
+        ]
+
+        def read(pipe: Any) -> None:
+            for line in pipe:
+                n, at = line.split()
+                event = {"detail": {"n": int(n)}, "at": float(at)}
+                loop.call_soon_threadsafe(lambda e=event: loop.create_task(self.sink(e)))
+
+        readers = [threading.Thread(target=read, args=(p.stdout,)) for p in processes]
+        for reader in readers:
+            reader.start()
+        try:
+            await self.bus.run(stop)
+        finally:
+            for process in processes:
+                process.kill()
+                process.wait()
+            for reader in readers:
+                reader.join()
+            await self.bus.transport.delete_stream(self.name)
+            await self.bus.transport.close()
+
+
+def child(database: str, url: str, stream: str) -> None:
+    """A delivering process of ``jetstream/N``: prints ``n wall-clock-time`` per delivery."""
+    store = SQLiteStore(database)
+
+    def sink(event: Any) -> None:
+        sys.stdout.write(f"{event['detail']['n']} {time.time()}\n")
+        sys.stdout.flush()
+
+    bus = JetStreamBus(
+        store,
+        {"sink": sink},
+        JetStreamTransport(url),
+        layout=Layout(stream=stream, prefix=stream.lower()),
+        relay=False,
+        concurrency=1000,
+        refresh_seconds=0.05,
+        offload_sync_handlers=False,
+    )
+    asyncio.run(bus.run())
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        child(*sys.argv[2:5])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     default_url = os.environ.get("ONCUE_NATS_URL") or "nats://127.0.0.1:4222"
     parser.add_argument("--nats-url", default=default_url)
@@ -155,6 +241,9 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=200)
     parser.add_argument("--rate", type=float, default=500.0, help="events/s for the latency")
     parser.add_argument("--samples", type=int, default=2000, help="events for the latency")
+    parser.add_argument(
+        "--deliverers", type=int, default=2, help="delivering processes for jetstream/N (0: off)"
+    )
     args = parser.parse_args()
     streams: list[str] = []
 
@@ -179,19 +268,27 @@ def main() -> None:
             await transport.delete_stream(name)
         await transport.close()
 
-    print(f"{'path':<10} {'throughput':>16} {'median':>10} {'p99':>10}")
+    print(f"{'path':<12} {'throughput':>16} {'median':>10} {'p99':>10}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
-            for label, make in (("database", database), ("jetstream", jetstream)):
+            paths: list[tuple[str, Make]] = [("database", database), ("jetstream", jetstream)]
+            if args.deliverers:
+
+                def remote(store: SQLiteStore, handlers: dict[str, Any]) -> Driver:
+                    return Remote(store, handlers, args.nats_url, args.deliverers)
+
+                paths.append((f"jetstream/{args.deliverers}", remote))
+            for label, make in paths:
+                slug = label.replace("/", "-")
                 result = asyncio.run(
-                    throughput(directory / f"{label}-t.db", make, args.events, args.producers)
+                    throughput(directory / f"{slug}-t.db", make, args.events, args.producers)
                 )
                 timing = asyncio.run(
-                    latency(directory / f"{label}-l.db", make, args.samples, args.rate)
+                    latency(directory / f"{slug}-l.db", make, args.samples, args.rate)
                 )
                 print(
-                    f"{label:<10} {result['events_per_s']:>10,.0f} ev/s "
+                    f"{label:<12} {result['events_per_s']:>10,.0f} ev/s "
                     f"{timing['median_ms']:>7.2f} ms {timing['p99_ms']:>7.2f} ms"
                 )
     finally:

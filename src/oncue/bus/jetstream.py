@@ -53,6 +53,8 @@ log = logging.getLogger("oncue.bus")
 T = TypeVar("T")
 #: Seconds to wait before trying NATS again after it refused (it is likely restarting).
 _RETRY_SECONDS = 0.25
+#: How long published rows may wait for a cycle with PutEvents to delete them in.
+_SETTLE_SECONDS = 0.05
 #: Batches a relay publishes at once (each while the following cycles commit).
 _PUBLISHING = 4
 
@@ -305,7 +307,12 @@ class JetStreamBus:
     async def _relay_idle(self, stop: asyncio.Event) -> None:
         assert self._wake is not None
         self._wake.clear()
-        if self._puts or self._published or self._unpublished or self._claim_wanted:
+        if self._puts or self._claim_wanted:
+            return
+        if self._published or self._unpublished:
+            # Deleting published rows can wait a moment for the next PutEvents to share its
+            # commit: at a low rate that keeps a second commit out of every event's path.
+            await wait_any(stop, _SETTLE_SECONDS, self._wake)
             return
         delay = self.poll_seconds
         due = await self.db(self._next_due)

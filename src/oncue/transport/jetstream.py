@@ -39,12 +39,8 @@ T = TypeVar("T")
 _STREAM_CONFIG_DIFFERS = 10058
 #: How long one JetStream API call or publish waits for the server.
 _TIMEOUT = 5.0
-#: Once a no-wait pull has answered with messages, how long a pause ends it. The server sends
-#: what it has at once, but (2.9, at max_ack_pending) not always a status after it; a message
-#: that comes later still is handed out by the next fetch.
-_GAP = 0.02
-#: How long a no-wait pull that brought nothing yet is waited for.
-_NO_WAIT = 0.25
+#: How long one pull request stays open on the server (a new one follows at once).
+_PULL_SECONDS = 5.0
 
 
 class JetStreamTransport:
@@ -57,6 +53,7 @@ class JetStreamTransport:
         self._pullers: dict[tuple[str, str], _Puller] = {}
         self._connecting = asyncio.Lock()
         self._closing = False
+        self._generation = 0
 
     async def _context(self) -> JetStreamContext:
         if self._js is not None:
@@ -75,7 +72,7 @@ class JetStreamTransport:
                         reconnect_time_wait=0.25,
                         error_cb=_log_error,
                         disconnected_cb=self._disconnected,
-                        reconnected_cb=_reconnected,
+                        reconnected_cb=self._reconnected,
                     )
                 except Exception as error:  # nats-py raises several unrelated types here
                     raise TransportError(
@@ -176,7 +173,7 @@ class JetStreamTransport:
 
             puller = await self._call(f"binding consumer {durable}", bind)
             self._pullers[key] = puller
-        found = await self._call("fetch", lambda: puller.fetch(batch, timeout, self.timeout))
+        found = await self._call("fetch", lambda: puller.fetch(batch, timeout, self._generation))
         return [_message(msg, durable) for msg in found]
 
     async def ack(self, message: Message) -> None:
@@ -191,6 +188,10 @@ class JetStreamTransport:
 
     async def in_progress(self, message: Message) -> None:
         await self._call("in-progress ack", _msg(message).in_progress)
+
+    async def _reconnected(self) -> None:
+        self._generation += 1  # open pull requests were lost with the old connection
+        log.warning("reconnected to NATS at %s", self.url)
 
     async def _disconnected(self) -> None:
         if not self._closing:
@@ -208,14 +209,15 @@ class JetStreamTransport:
 class _Puller:
     """Pull requests to one consumer (``$JS.API.CONSUMER.MSG.NEXT``), answered on one inbox.
 
-    nats-py's ``fetch`` of a batch waits out its whole timeout whenever fewer messages than the
-    batch are there (the server treats a pull with ``expires`` as lingering until the batch is
-    full), which would put the fetch timeout into every delivery's latency. So a fetch here asks
-    for what is there now (``no_wait``, which ends with a 404 status), and only when nothing is
-    waits with a lingering pull for ONE message, then takes what else is there. Each request
-    replies to an inbox subject of its own, so a late status of an earlier request cannot end a
-    later one; a message that arrives after its request was given up is still a valid delivery
-    and is handed out by the next fetch.
+    One pull request is kept open at a time, for up to ``batch`` messages and ``_PULL_SECONDS``:
+    the server sends each message as soon as the consumer has it, so a delivery costs no round
+    trip of its own, and a new request goes out only when the open one is used up, ended by
+    the server (404, 408, 409) or expired. (nats-py's ``fetch`` instead waits out its whole
+    timeout whenever fewer messages than the batch are there, which would put that timeout into
+    every delivery's latency.) Each request replies to an inbox subject of its own, so a late
+    status of an earlier request cannot end a later one; a message that arrives while no
+    ``fetch`` waits stays queued, a valid delivery, for the next one. After a reconnect the
+    open request is gone with the old connection, and a new one is sent.
     """
 
     def __init__(self, client: Client, stream: str, durable: str, inbox: str) -> None:
@@ -225,6 +227,11 @@ class _Puller:
         self.queue: asyncio.Queue[Msg] = asyncio.Queue()
         self.number = 0
         self.subscription: Any = None
+        #: The open request's reply subject, what it may still bring, and until when.
+        self.current: str | None = None
+        self.remaining = 0
+        self.until = 0.0
+        self.generation = -1
 
     @classmethod
     async def open(cls, client: Client, stream: str, durable: str) -> _Puller:
@@ -235,64 +242,51 @@ class _Puller:
     async def _arrived(self, msg: Msg) -> None:
         self.queue.put_nowait(msg)
 
-    async def _request(self, document: dict[str, Any]) -> str:
-        self.number += 1
-        reply = f"{self.inbox}.{self.number}"
-        await self.client.publish(self.subject, json.dumps(document).encode(), reply=reply)
-        return reply
+    def _take(self, msg: Msg, taken: list[Msg]) -> None:
+        status = (msg.headers or {}).get(api.Header.STATUS)
+        if status is None:
+            taken.append(msg)
+            self.remaining -= 1
+            if self.remaining <= 0:
+                self.current = None  # used up
+            return
+        # A message carries its own subject, not the inbox's; a status names its request.
+        if msg.subject != self.current or status == "100":
+            return  # a late status of an earlier request, or a heartbeat
+        self.current = None  # 404 no messages, 408 expired, 409 limits: ended
+        if status == "503":
+            raise TransportError("JetStream did not answer the pull (no responders)")
 
-    async def _collect(
-        self, reply: str, want: int, wait: float, taken: list[Msg], gap: float | None = None
-    ) -> int:
-        """Messages answering ``reply`` (and late ones of earlier requests) into ``taken``,
-        until ``want`` came, the request's end status, ``wait`` seconds, or — with ``gap`` —
-        that long without a further message once one came; how many came."""
+    async def fetch(self, batch: int, timeout: float, generation: int) -> list[Msg]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        came = 0
-        while came < want:
-            if not self.queue.empty():  # no timer for what is already there
-                msg = self.queue.get_nowait()
-            else:
-                limit = deadline - loop.time()
-                if came and gap is not None:
-                    limit = min(limit, gap)
-                try:
-                    msg = await asyncio.wait_for(self.queue.get(), max(0.0, limit))
-                except TimeoutError:
-                    return came
-            status = (msg.headers or {}).get(api.Header.STATUS)
-            # A message carries its own subject, not the inbox's; a status names the request.
-            mine = msg.subject == reply
-            if status is None:
-                taken.append(msg)
-                came += 1
-            elif mine and status == "503":
-                raise TransportError("JetStream did not answer the pull (no responders)")
-            elif mine and status != "100":  # 404 no messages, 408 expired, 409 limits
-                return came
-        return came
-
-    async def fetch(self, batch: int, timeout: float, patience: float) -> list[Msg]:
+        deadline = loop.time() + timeout
         taken: list[Msg] = []
-        while not self.queue.empty():  # late deliveries of earlier requests
-            msg = self.queue.get_nowait()
-            if (msg.headers or {}).get(api.Header.STATUS) is None:
-                taken.append(msg)
-        if len(taken) < batch:
-            reply = await self._request({"batch": batch - len(taken), "no_wait": True})
-            # The server answers a no-wait pull at once (a 404 when it has nothing, though at
-            # max_ack_pending 2.9 may not answer); what comes later is not lost (see above).
-            await self._collect(reply, batch - len(taken), min(patience, _NO_WAIT), taken, _GAP)
-        if taken or timeout <= 0:
-            return taken
-        expires = max(int(timeout * 1e9), 1_000_000)
-        reply = await self._request({"batch": 1, "expires": expires})
-        # The server ends the pull with a 408 status at expiry; a little grace for it to come.
-        if await self._collect(reply, 1, timeout + min(patience, 0.5), taken) and batch > 1:
-            reply = await self._request({"batch": batch - 1, "no_wait": True})
-            await self._collect(reply, batch - 1, patience, taken, _GAP)
-        return taken
+        while True:
+            while not self.queue.empty() and len(taken) < batch:
+                self._take(self.queue.get_nowait(), taken)
+            if taken:
+                return taken
+            now = loop.time()
+            if self.current is None or now >= self.until or generation != self.generation:
+                self.number += 1
+                self.current = f"{self.inbox}.{self.number}"
+                self.remaining, self.until, self.generation = batch, now + _PULL_SECONDS, generation
+                request = {"batch": batch, "expires": int(_PULL_SECONDS * 1e9)}
+                await self.client.publish(
+                    self.subject, json.dumps(request).encode(), reply=self.current
+                )
+            wait = min(deadline, self.until) - loop.time()
+            if deadline <= loop.time():
+                return taken
+            try:
+                msg = await asyncio.wait_for(self.queue.get(), max(0.0, wait))
+            except TimeoutError:
+                continue
+            self._take(msg, taken)
+            if taken:
+                # Let messages that arrived together reach the queue, then take them too.
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
 
 
 def _message(msg: Msg, durable: str) -> Message:
@@ -330,7 +324,3 @@ async def _quietly(awaitable: Awaitable[Any]) -> None:
 
 async def _log_error(error: Exception) -> None:
     log.debug("NATS connection: %s", _describe(error))
-
-
-async def _reconnected() -> None:
-    log.warning("reconnected to NATS")

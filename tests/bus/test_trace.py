@@ -190,11 +190,11 @@ async def test_one_business_transaction_is_one_trace(tmp_path: Path) -> None:
 
 async def test_separate_publications_are_separate_traces(tmp_path: Path) -> None:
     app = App(f"sqlite:///{tmp_path / 'oncue.db'}", clock=VirtualClock(START), poll_seconds=30)
-    got: list[str] = []
+    got: dict[str, str] = {}
 
     @app.on({"source": ["shop"]})
     def seen(event: dict[str, Any], context: DeliveryContext) -> None:
-        got.append(context.trace_id)
+        got[event["detail-type"]] = context.trace_id
 
     header = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     async with app:
@@ -203,9 +203,9 @@ async def test_separate_publications_are_separate_traces(tmp_path: Path) -> None
         await until(lambda: len(got) == 3)
         event_c = str(joined["Entries"][0]["EventId"])  # type: ignore[index]
         tree = trace_tree(app.store, event_c)
-    assert len(set(got[:2])) == 2  # outside any handler: a new trace per event
-    assert got[2] == "0af7651916cd43dd8448eb211c80319c"  # an entry's TraceHeader joins it
-    assert tree["traceId"] == got[2] and tree["events"] == 1
+    assert got["a"] != got["b"]  # outside any handler: a new trace per event
+    assert got["c"] == "0af7651916cd43dd8448eb211c80319c"  # an entry's TraceHeader joins it
+    assert tree["traceId"] == got["c"] and tree["events"] == 1
 
 
 async def test_oncue_trace_prints_the_tree(tmp_path: Path) -> None:
@@ -233,3 +233,9 @@ async def test_oncue_trace_prints_the_tree(tmp_path: Path) -> None:
     missing = oncue(env, "trace", "nope")
     assert missing.returncode == 2
     assert missing.stderr.startswith("error: ResourceNotFoundException: ")
+    # Retention: prune forgets trace records older than its cut-off, with the executions.
+    pruned = oncue(env, "prune", "--older-than", "1d", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    # 4 events; attempts: place, cook, notify once each, audit twice.
+    assert json.loads(pruned.stdout) == {"deleted": 1, "traceRecordsDeleted": 9}
+    assert oncue(env, "trace", tree["traceId"]).returncode == 2

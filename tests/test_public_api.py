@@ -26,6 +26,7 @@ EXPECTED = {
     "TaskTimedOut",
     "TransportError",
     "DefinitionError",
+    "DeliveryContext",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionResult",

@@ -44,6 +44,7 @@ from oncue.errors import OncueError, TransportError
 from oncue.store.base import Store
 from oncue.store.bus_relay import RelayTx
 from oncue.store.bus_sql import BusTx, DeliveryKey
+from oncue.tracing import TraceContext, current_trace
 from oncue.transport.base import Transport
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
@@ -201,16 +202,19 @@ class JetStreamBus:
         """PutEvents, committed in the relay's next transaction (a group commit); the response
         once committed. Without a running relay, in a transaction of its own."""
         loop = asyncio.get_running_loop()
+        trace = current_trace()  # the handler this is called from, if any: same trace
         if self._loop is not loop or self._stopping or not self.relay_enabled:
-            return await self.db(self._put_alone, entries, self.clock.now())
+            return await self.db(self._put_alone, entries, self.clock.now(), trace)
         future: asyncio.Future[dict[str, Json]] = loop.create_future()
-        self._puts.append((PutRequest(entries), future))
+        self._puts.append((PutRequest(entries, trace=trace), future))
         self._poke()
         return await future
 
-    def _put_alone(self, entries: Json, now: datetime) -> dict[str, Json]:
+    def _put_alone(
+        self, entries: Json, now: datetime, trace: TraceContext | None = None
+    ) -> dict[str, Json]:
         with self.store.transaction() as tx:
-            result = self.router.put_events_in_tx(tx, entries, now)
+            result = self.router.put_events_in_tx(tx, entries, now, trace=trace)
         if any(a.target.kind != "handler" for a in result.accepted) and self.on_inline:
             self.on_inline()
         return result.response
@@ -356,6 +360,7 @@ class JetStreamBus:
                             owner=self.owner,
                             lease_until=until,
                             leases=lambda target: target.kind == "handler",
+                            trace=put.trace,
                         )
                 except OncueError as error:
                     put.error = error
@@ -373,6 +378,7 @@ class JetStreamBus:
                         target_id=delivery.target_id,
                         envelope=accepted.envelope,
                         ingested=accepted.ingested,
+                        trace_id=accepted.trace_id,
                     )
                     outcome.outgoing.append(self._outgoing(relayed, delivery.due))
             outcome.relayed_outbox = relay_outbox(tx, now, self.batch, router=self.router)
@@ -391,6 +397,7 @@ class JetStreamBus:
                     target_id=row.target_id,
                     envelope=row.envelope,
                     ingested=row.ingested,
+                    trace_id=row.trace_id,
                 )
                 outcome.outgoing.append(self._outgoing(relayed, row.due))
         return outcome
@@ -453,7 +460,9 @@ class JetStreamBus:
         if puts:  # stored for whichever relay runs next
             try:
                 now = self.clock.now()
-                responses = [await self.db(self._put_alone, p.entries, now) for p, _ in puts]
+                responses = [
+                    await self.db(self._put_alone, p.entries, now, p.trace) for p, _ in puts
+                ]
             except Exception as error:
                 _fail(puts, error)
             else:

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from oncue.asl.jsonutil import loads
 from oncue.bus.deadletters import DeadLetter, dead_letter
-from oncue.bus.delivery import Work, render
+from oncue.bus.delivery import Work, attempt_row, record_attempt, render
 from oncue.bus.handlers import DeliveryContext, Failure, Handler, call_handler, payload_of
 from oncue.bus.router import Router
 from oncue.bus.streams import Layout, Relayed, decide
@@ -43,6 +43,8 @@ from oncue.errors import InvalidInput, OncueError, TransportError
 from oncue.store.base import Store
 from oncue.store.bus_relay import RelayTx
 from oncue.store.bus_sql import BusTx
+from oncue.store.trace_sql import TracedAttempt, TraceTx
+from oncue.tracing import using
 from oncue.transport.base import ConsumerConfig, Message, Transport
 
 __all__ = ["Deliverer", "wait_any"]
@@ -51,6 +53,8 @@ log = logging.getLogger("oncue.bus")
 T = TypeVar("T")
 #: Seconds to wait before fetching again after NATS refused (it is likely restarting).
 _RETRY_SECONDS = 0.25
+#: Seconds between two writes of delivery attempts to the trace.
+_TRACE_SECONDS = 0.05
 _TargetKey = tuple[str, str, str]
 
 
@@ -106,8 +110,15 @@ class Deliverer:
         self.db = db
         self.ensure_stream = ensure_stream
         self.consumers: dict[_TargetKey, _Consumer] = {}
+        #: Delivery attempts waiting to be written to the trace.
+        self.traced: list[TracedAttempt] = []
+        self.traced_ready = asyncio.Event()
+        self._trace_stop = asyncio.Event()
+        self._tracer: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._trace_stop = asyncio.Event()
+        self._tracer = asyncio.create_task(self._record_traces(self._trace_stop))
         await self._refresh_loop(stop)
 
     async def stop(self, grace_seconds: float) -> None:
@@ -126,6 +137,10 @@ class Deliverer:
             *running, *(c.task for c in consumers if c.task), return_exceptions=True
         )
         self.consumers.clear()
+        if self._tracer is not None:  # the last attempts reach the trace
+            self._trace_stop.set()
+            await asyncio.gather(self._tracer, return_exceptions=True)
+            self._tracer = None
 
     def _handler_targets(self) -> dict[_TargetKey, Target]:
         found: dict[_TargetKey, Target] = {}
@@ -227,9 +242,12 @@ class Deliverer:
             ingested=relayed.ingested,
             target=target,
             rule_arn=self.router.rule_arn(relayed.bus, relayed.rule),
+            trace_id=relayed.trace_id,
         )
         try:
-            failure = await self._call(work, target)
+            # What the handler publishes or starts through the app joins the event's trace.
+            with using(work.trace):
+                failure = await self._call(work, target)
         except asyncio.CancelledError:
             # Shutting down: hand the message back for another process at once.
             with contextlib.suppress(TransportError):
@@ -237,6 +255,7 @@ class Deliverer:
             raise
         if failure is None:
             self.stats["delivered"] += 1
+            self._trace(work, target, "delivered")
             await self._settle(self.transport.ack(message))
             return
         log.info("delivery of %s to %s failed: %s", work.event_id, target.arn, failure.message)
@@ -250,6 +269,7 @@ class Deliverer:
         )
         if decision.retry:
             self.stats["retried"] += 1
+            self._trace(work, target, "retry", failure)
             await self._settle(self.transport.nak(message, decision.delay))
             return
         why = DeadLetter(
@@ -259,7 +279,7 @@ class Deliverer:
             exhausted=decision.exhausted,
         )
         try:
-            await self.db(self._dead_letter, work, target, why, now)
+            await self.db(self._dead_letter, work, target, why, failure, now)
         except Exception:  # the database refused: keep the message, try again shortly
             self.stats["errors"] += 1
             log.exception("could not dead-letter %s; it is delivered again", work.event_id)
@@ -304,10 +324,43 @@ class Deliverer:
         )
         return await call_handler(handler, payload_of(text), context, offload=self.offload)
 
-    def _dead_letter(self, work: Work, target: Target, why: DeadLetter, now: datetime) -> None:
+    def _trace(
+        self, work: Work, target: Target, outcome: str, failure: Failure | None = None
+    ) -> None:
+        """Keep the attempt for the trace; :meth:`_record_traces` writes them in batches."""
+        row = attempt_row(work, target, outcome, self.clock.now(), failure)
+        if row is not None:
+            self.traced.append(row)
+            self.traced_ready.set()
+
+    async def _record_traces(self, stop: asyncio.Event) -> None:
+        """Write the attempts kept for the trace, many per transaction (observability: an
+        attempt a crash cut short before it was written is missing from the trace)."""
+        while not stop.is_set() or self.traced:
+            if not self.traced:
+                self.traced_ready.clear()
+                await wait_any(stop, self.refresh_seconds, self.traced_ready)
+                continue
+            rows, self.traced = self.traced, []
+            try:
+                await self.db(self._write_traces, rows)
+            except Exception:
+                log.exception("could not record %d delivery attempts in the trace", len(rows))
+                if stop.is_set():
+                    return
+            await wait_any(stop, _TRACE_SECONDS)
+
+    def _write_traces(self, rows: list[TracedAttempt]) -> None:
+        with self.store.transaction() as tx:
+            TraceTx(tx).record_attempts(rows)
+
+    def _dead_letter(
+        self, work: Work, target: Target, why: DeadLetter, failure: Failure, now: datetime
+    ) -> None:
         with self.store.transaction() as tx:
             if RelayTx(tx).has_dead_letter(work.key):
                 return  # dead-lettered before a crash, acked never: once is enough
+            record_attempt(tx, work, target, "dead", now, failure)
             dead_letter(
                 BusTx(tx),
                 event_id=work.event_id,

@@ -152,6 +152,8 @@ class Relayed:
     target_id: str
     envelope: str
     ingested: float
+    #: The event's trace ("" for an event stored before tracing).
+    trace_id: str = ""
 
     def encode(self) -> bytes:
         return dumps(
@@ -162,6 +164,7 @@ class Relayed:
                 "target_id": self.target_id,
                 "envelope": self.envelope,
                 "ingested": self.ingested,
+                "trace_id": self.trace_id,
             }
         ).encode()
 
@@ -172,8 +175,13 @@ class Relayed:
             if not isinstance(document, dict):
                 raise TypeError("not an object")
             ingested = document["ingested"]
+            trace_id = document.get("trace_id", "")
             fields = [document[k] for k in ("event_id", "bus", "rule", "target_id", "envelope")]
-            if not all(isinstance(f, str) for f in fields) or not isinstance(ingested, int | float):
+            if (
+                not all(isinstance(f, str) for f in fields)
+                or not isinstance(ingested, int | float)
+                or not isinstance(trace_id, str)
+            ):
                 raise TypeError("a field has the wrong type")
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
             raise InvalidInput(f"not a relayed delivery: {error}") from error
@@ -185,6 +193,7 @@ class Relayed:
             target_id=target_id,
             envelope=envelope,
             ingested=float(ingested),
+            trace_id=str(trace_id),
         )
 
 

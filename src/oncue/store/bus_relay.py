@@ -25,6 +25,7 @@ class RelayClaim:
     due: float
     envelope: str
     ingested: float
+    trace_id: str = ""
 
     @property
     def key(self) -> DeliveryKey:
@@ -42,7 +43,8 @@ class RelayTx:
         if limit <= 0:
             return []
         rows = self.tx.all(
-            "SELECT d.event_id, d.rule, d.target_id, d.bus, d.due, e.envelope, e.ingested "
+            "SELECT d.event_id, d.rule, d.target_id, d.bus, d.due, e.envelope, e.ingested, "
+            "e.trace_id "
             "FROM bus_deliveries d JOIN bus_events e ON e.id = d.event_id "
             "WHERE d.kind = 'handler' AND d.due <= ? AND (d.lease_until IS NULL "
             "OR d.lease_until < ?) ORDER BY d.due LIMIT ?",
@@ -62,6 +64,7 @@ class RelayTx:
                 due=float(r[4]),
                 envelope=r[5],
                 ingested=float(r[6]),
+                trace_id=r[7] or "",
             )
             for r in rows
         ]

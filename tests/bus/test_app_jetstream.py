@@ -16,6 +16,7 @@ from nats_support import shared_nats_url, unique
 from oncue.app import App
 from oncue.bus.streams import Layout, layout_from_environment
 from oncue.errors import InvalidInput
+from oncue.store.trace_sql import TraceTx
 from oncue.transport import MemoryTransport, open_transport
 from oncue.transport.jetstream import JetStreamTransport
 
@@ -126,3 +127,42 @@ def test_bad_configuration_is_refused_with_the_variable_named() -> None:
         with pytest.raises(InvalidInput, match=message) as raised:
             layout_from_environment({variable: value})
         assert variable in str(raised.value)
+
+
+async def test_events_published_by_a_handler_over_jetstream_stay_in_its_trace(
+    tmp_path: Path, stream: str
+) -> None:
+    app = App(f"sqlite:///{tmp_path / 'oncue.db'}", poll_seconds=30.0)
+    notified: list[Any] = []
+
+    @app.on(PLACED)
+    async def place(event: dict[str, Any]) -> None:
+        await app.put_events(
+            [{"Source": "kitchen", "DetailType": "ready", "Detail": json.dumps({"n": 1})}]
+        )
+
+    @app.on({"source": ["kitchen"]})
+    async def ready(event: dict[str, Any]) -> None:
+        notified.append(event["id"])
+
+    async with app:
+        response = await app.put_events(
+            [{"Source": "shop", "DetailType": "order_placed", "Detail": json.dumps({"n": 0})}]
+        )
+        first = str(response["Entries"][0]["EventId"])  # type: ignore[index]
+        await until(lambda: len(notified) == 1)
+
+        def read() -> tuple[str | None, str | None, list[Any], list[Any]]:
+            with app.store.read() as tx:
+                trace = TraceTx(tx)
+                trace_id = trace.trace_of_event(first)
+                events = trace.events(trace_id or "")
+                attempts = trace.attempts(trace_id or "")
+                return trace_id, trace.trace_of_event(notified[0]), events, attempts
+
+        # The attempts are written to the trace in the background, in batches.
+        await until(lambda: len(read()[3]) >= 2)
+        trace_id, second, events, attempts = read()
+    assert trace_id is not None and second == trace_id  # one trace, over JetStream
+    assert {e.event_id for e in events} == {first, notified[0]}
+    assert sorted(a.outcome for a in attempts) == ["delivered", "delivered"]

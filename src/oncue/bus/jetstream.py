@@ -230,19 +230,21 @@ class JetStreamBus:
         self._claim_wanted = True
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="oncue-jetstream")
         stop = stop or asyncio.Event()
+        # The loops end on ``halt`` rather than being cancelled: a relay transaction under way
+        # finishes, so no PutEvents caller is told "failed" about events that committed.
+        halt = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         try:
             # PutEvents needs only the database: the relay runs while NATS is still away, and
             # publishes (after ensuring the stream) once it is there.
             if self.relay_enabled:
-                tasks.append(asyncio.create_task(self._relay_loop(stop)))
+                tasks.append(asyncio.create_task(self._relay_loop(halt)))
             if self.deliver_enabled:
-                tasks.append(asyncio.create_task(self.deliverer.run(stop)))
+                tasks.append(asyncio.create_task(self.deliverer.run(halt)))
             await stop.wait()
         finally:
             self._stopping = True
-            for task in tasks:
-                task.cancel()
+            halt.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._shutdown()
 

@@ -27,7 +27,9 @@ VOUCHER_PERCENT: Final = 10
 
 def push_to_restaurant(ctx: Context, order: Order) -> None:
     """Publish the order on the restaurant's topic (its screen subscribes to it)."""
-    ctx.topics.publish(f"restaurant:{order.restaurant}", {"type": "new", "order": order_json(order)})
+    ctx.topics.publish(
+        f"restaurant:{order.restaurant}", {"type": "new", "order": order_json(order)}
+    )
 
 
 async def send_confirmation(ctx: Context, order: Order) -> None:

@@ -109,7 +109,9 @@ def restaurant(restaurant_id: str) -> Restaurant:
     found = RESTAURANTS.get(restaurant_id)
     if found is None:
         known = ", ".join(sorted(RESTAURANTS))
-        raise UnknownRestaurant(f"restaurant: unknown restaurant '{restaurant_id}' (known: {known})")
+        raise UnknownRestaurant(
+            f"restaurant: unknown restaurant '{restaurant_id}' (known: {known})"
+        )
     return found
 
 

@@ -21,7 +21,7 @@ __all__ = ["ScaledClock", "app_options"]
 
 
 class ScaledClock:
-    """Simulated time = start + (real time elapsed) × ``speed``."""
+    """Simulated time = start + (real time elapsed) * ``speed``."""
 
     def __init__(self, speed: float = 60.0, start: datetime | None = None) -> None:
         if speed <= 0:

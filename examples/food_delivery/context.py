@@ -11,6 +11,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from oncue import App
+
 from food_delivery.events import entry
 from food_delivery.notify import Mailer, Topics
 from food_delivery.orders import OrdersTable
@@ -21,7 +23,6 @@ __all__ = [
     "DELIVERY_DEADLINE_SECONDS",
     "STYLES",
     "Context",
-    "EventPublisher",
 ]
 
 STYLES: Final = ("choreography", "orchestration", "hybrid")
@@ -32,10 +33,6 @@ ACCEPTANCE_TIMEOUT_SECONDS: Final = 600
 DELIVERY_DEADLINE_SECONDS: Final = 5400
 
 
-class EventPublisher(Protocol):
-    async def put_events(self, entries: list[dict[str, Any]]) -> dict[str, Any]: ...
-
-
 class _Clock(Protocol):
     def now(self) -> Any: ...
 
@@ -43,7 +40,7 @@ class _Clock(Protocol):
 @dataclass(kw_only=True)
 class Context:
     style: str
-    app: Any  # oncue.App (typed loosely: the example runs against the App's public surface)
+    app: App
     orders: OrdersTable
     topics: Topics
     mailer: Mailer
@@ -58,7 +55,7 @@ class Context:
 
     async def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         """Put one event on the ``orders`` bus; raise if the bus refused it."""
-        response = await self.app.put_events([entry(detail_type, detail)])
+        response: Any = await self.app.put_events([entry(detail_type, detail)])
         if response.get("FailedEntryCount"):
             failure = response["Entries"][0]
             raise RuntimeError(

@@ -7,8 +7,8 @@
   GB-second (the first pricing tier), each execution billed in 100 ms increments at the
   minimum 64 MB of memory::
 
-      express = executions × 1.00 / 10⁶
-              + Σ ceil(duration / 0.1 s) × 0.1 s × (64 / 1024) GB × $0.00001667
+      express = executions * 1.00 / 10⁶
+              + Σ ceil(duration / 0.1 s) * 0.1 s * (64 / 1024) GB * $0.00001667
 
   A workflow that waits for a human cannot run as Express at all: Express workflows run
   at most five minutes and do not support ``.waitForTaskToken``. The figure says what the

@@ -40,9 +40,7 @@ class Status(StrEnum):
     CANCELLED = "CANCELLED"
 
 
-TERMINAL: Final = frozenset(
-    {Status.COMPLETED, Status.REJECTED, Status.TIMED_OUT, Status.CANCELLED}
-)
+TERMINAL: Final = frozenset({Status.COMPLETED, Status.REJECTED, Status.TIMED_OUT, Status.CANCELLED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -98,13 +98,15 @@ class Mailer:
                 smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
             code, reason = next(iter(error.recipients.values()))
+            text = reason.decode(errors="replace") if isinstance(reason, bytes) else reason
             raise NotificationFailed(
-                f"mail to {to}: the server refused the recipient: {code} {reason.decode()}"
+                f"mail to {to}: the server refused the recipient: {code} {text}"
             ) from None
         except smtplib.SMTPResponseException as error:
+            answer = error.smtp_error
+            text = answer.decode(errors="replace") if isinstance(answer, bytes) else answer
             raise NotificationFailed(
-                f"mail to {to}: the server answered {error.smtp_code} "
-                f"{error.smtp_error.decode(errors='replace')}"
+                f"mail to {to}: the server answered {error.smtp_code} {text}"
             ) from None
         except (OSError, smtplib.SMTPException) as error:
             raise NotificationFailed(

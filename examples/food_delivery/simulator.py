@@ -14,12 +14,11 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from oncue.errors import OncueError
-
 from food_delivery.catalog import RESTAURANTS
 from food_delivery.notify import Topics
 from food_delivery.service import OrdersService
 from food_delivery.traffic import PlannedOrder
+from oncue.errors import OncueError
 
 __all__ = ["Simulator"]
 

@@ -19,14 +19,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from oncue import App
-
 from food_delivery import analytics, choreography, hybrid, orchestration, promo
 from food_delivery.context import STYLES, Context
 from food_delivery.events import BUS
 from food_delivery.notify import Mailer, Topics
 from food_delivery.orders import OrdersTable
 from food_delivery.service import Driver, OrdersService
+from oncue import App
 
 __all__ = ["FoodSystem"]
 

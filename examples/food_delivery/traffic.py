@@ -4,10 +4,10 @@
 same traffic to every style — the comparison measures the styles, not the luck of the draw.
 Each order carries how its restaurant behaves:
 
-- ``accept``: accepts after 30 s – 5 min, delivers 15 – 45 min later;
-- ``late``: accepts after 11 – 15 min, past the 10-minute acceptance timeout;
+- ``accept``: accepts after 30 s-5 min, delivers 15-45 min later;
+- ``late``: accepts after 11-15 min, past the 10-minute acceptance timeout;
 - ``silent``: never answers (a tablet left in a drawer);
-- ``reject``: rejects after 1 – 4 min;
+- ``reject``: rejects after 1-4 min;
 - ``undelivered``: accepts, then never confirms delivery (past the order deadline).
 
 Some customers' mail servers refuse the first delivery attempt (``flaky_mailbox``), which

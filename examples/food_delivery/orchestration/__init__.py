@@ -20,13 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-from oncue.errors import TaskDoesNotExist, TaskTimedOut
-
 from food_delivery.actions import push_to_restaurant, send_confirmation, send_voucher
 from food_delivery.context import Context
 from food_delivery.domain import ACTIONS, Order, Status, plan
 from food_delivery.errors import OrderStateConflict
 from food_delivery.events import iso
+from oncue.errors import TaskDoesNotExist, TaskTimedOut
 
 __all__ = ["DEFINITION", "MACHINE", "OrchestrationDriver", "install"]
 
@@ -40,7 +39,7 @@ def install(ctx: Context, definition: Path = DEFINITION) -> OrchestrationDriver:
     app.state_machine(MACHINE, str(definition))
     orders = ctx.orders
 
-    @app.handler("notify-restaurant")
+    @app.handlers.handler("notify-restaurant")
     async def notify_restaurant(payload: dict[str, Any]) -> dict[str, Any]:
         order = orders.get(payload["orderId"])
         push_to_restaurant(ctx, order)
@@ -48,7 +47,7 @@ def install(ctx: Context, definition: Path = DEFINITION) -> OrchestrationDriver:
             ctx.status_changed(order.id)
         return {"notifiedAt": iso(ctx.now())}
 
-    @app.handler("await-decision")
+    @app.handlers.handler("await-decision")
     async def await_decision(payload: dict[str, Any], context: Any) -> None:
         async with ctx.decisions:
             order = orders.get(payload["orderId"])
@@ -58,7 +57,7 @@ def install(ctx: Context, definition: Path = DEFINITION) -> OrchestrationDriver:
             else:
                 orders.set_token(order.id, "decision", payload["taskToken"])
 
-    @app.handler("notify-user")
+    @app.handlers.handler("notify-user")
     async def notify_user(payload: dict[str, Any]) -> dict[str, Any]:
         order = orders.get(payload["orderId"])
         if order.user_notified_at is None:
@@ -67,7 +66,7 @@ def install(ctx: Context, definition: Path = DEFINITION) -> OrchestrationDriver:
                 ctx.status_changed(order.id)
         return {"emailedTo": order.email}
 
-    @app.handler("await-delivery")
+    @app.handlers.handler("await-delivery")
     async def await_delivery(payload: dict[str, Any], context: Any) -> None:
         async with ctx.decisions:
             order = orders.get(payload["orderId"])
@@ -76,7 +75,7 @@ def install(ctx: Context, definition: Path = DEFINITION) -> OrchestrationDriver:
             else:
                 orders.set_token(order.id, "completion", payload["taskToken"])
 
-    @app.handler("record-outcome")
+    @app.handlers.handler("record-outcome")
     async def record_outcome(payload: dict[str, Any]) -> dict[str, Any]:
         async with ctx.decisions:
             order = orders.get(payload["orderId"])
@@ -90,7 +89,7 @@ def install(ctx: Context, definition: Path = DEFINITION) -> OrchestrationDriver:
             ctx.status_changed(order.id)
             return {"status": order.status.value, "reason": order.reason}
 
-    @app.handler("issue-voucher")
+    @app.handlers.handler("issue-voucher")
     async def issue_voucher(payload: dict[str, Any]) -> dict[str, Any]:
         order = orders.get(payload["orderId"])
         return {"code": await send_voucher(ctx, order.id, order.email)}

@@ -11,12 +11,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from oncue import App
-
 from food_delivery.events import entry
 from food_delivery.notify import Mailer, Topics
 from food_delivery.orders import OrdersTable
 from food_delivery.views import order_json
+from oncue import App
 
 __all__ = [
     "ACCEPTANCE_TIMEOUT_SECONDS",

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
@@ -43,15 +44,21 @@ class Topics:
             else:
                 loop.call_soon_threadsafe(queue.put_nowait, message)
 
-    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
-        """The messages published to ``topic`` from now on, until the consumer stops."""
+    @contextmanager
+    def listen(self, topic: str) -> Iterator[asyncio.Queue[dict[str, Any]]]:
+        """A queue receiving what is published to ``topic`` while the block runs."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._subscribers.setdefault(topic, set()).add(queue)
         try:
-            while True:
-                yield await queue.get()
+            yield queue
         finally:
             self._subscribers[topic].discard(queue)
+
+    async def subscribe(self, topic: str) -> AsyncIterator[dict[str, Any]]:
+        """The messages published to ``topic`` from now on, until the consumer stops."""
+        with self.listen(topic) as queue:
+            while True:
+                yield await queue.get()
 
     def listeners(self, topic: str) -> int:
         return len(self._subscribers.get(topic, ()))

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from food_delivery.analytics import daily_report
 from food_delivery.catalog import RESTAURANTS
 from food_delivery.mailsink import MailSink
+from food_delivery.notify import Topics
 from food_delivery.system import FoodSystem
 from food_delivery.views import order_json
 from food_delivery.web import pages
@@ -63,20 +64,17 @@ def create_web_app(system: FoodSystem, sink: MailSink | None = None) -> Starlett
     if sink is not None:
         sink.on_mail(lambda mail: topics.publish("mail", {"type": "mail", "mail": mail.json()}))
 
-    async def stream(request: Request, topic: str) -> StreamingResponse:
-        async def events() -> AsyncIterator[str]:
-            subscription = topics.subscribe(topic).__aiter__()
-            yield ": connected\n\n"
-            while True:
-                try:
-                    message = await asyncio.wait_for(anext(subscription), HEARTBEAT_SECONDS)
-                except TimeoutError:
-                    yield ": heartbeat\n\n"
-                    continue
-                yield f"data: {json.dumps(message)}\n\n"
+    def stream(topic_of: Callable[[Request], str]) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            return _event_stream(topics, topic_of(request))
 
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+        return endpoint
+
+    def page(render: Callable[[], str]) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            return HTMLResponse(render())
+
+        return endpoint
 
     async def restaurants(request: Request) -> Response:
         return JSONResponse(
@@ -140,10 +138,10 @@ def create_web_app(system: FoodSystem, sink: MailSink | None = None) -> Starlett
 
     mail_where = sink.url if sink is not None else system.ctx.mailer.host
     routes = [
-        Route("/", lambda r: _html(pages.index(system.style, mail_where))),
-        Route("/customer", lambda r: _html(pages.customer())),
+        Route("/", page(lambda: pages.index(system.style, mail_where))),
+        Route("/customer", page(pages.customer)),
         Route("/restaurant/{restaurant}", restaurant_page),
-        Route("/mail", lambda r: _html(pages.mailbox(mail_where))),
+        Route("/mail", page(lambda: pages.mailbox(mail_where))),
         Route("/api/restaurants", restaurants),
         Route("/api/orders", place, methods=["POST"]),
         Route("/api/orders", list_orders, methods=["GET"]),
@@ -151,13 +149,27 @@ def create_web_app(system: FoodSystem, sink: MailSink | None = None) -> Starlett
         Route("/api/orders/{order_id}/{action:str}", act, methods=["POST"]),
         Route("/api/mail", mail),
         Route("/api/report", report),
-        Route("/api/stream/orders", lambda r: stream(r, "orders")),
+        Route("/api/stream/orders", stream(lambda r: "orders")),
         Route("/api/stream/restaurant/{restaurant}",
-              lambda r: stream(r, f"restaurant:{r.path_params['restaurant']}")),
-        Route("/api/stream/mail", lambda r: stream(r, "mail")),
+              stream(lambda r: f"restaurant:{r.path_params['restaurant']}")),
+        Route("/api/stream/mail", stream(lambda r: "mail")),
     ]  # fmt: skip
     return Starlette(routes=routes)
 
 
-async def _html(text: str) -> Response:
-    return HTMLResponse(text)
+def _event_stream(topics: Topics, topic: str) -> StreamingResponse:
+    """Server-sent events: one ``data:`` line per message, a comment line when idle."""
+
+    async def events() -> AsyncIterator[str]:
+        with topics.listen(topic) as queue:
+            yield ": connected\n\n"
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield ": heartbeat\n\n"
+                    continue
+                yield f"data: {json.dumps(message)}\n\n"
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

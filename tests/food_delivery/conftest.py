@@ -4,8 +4,10 @@ virtual clock the tests move by hand, and a wait helper that never waits for a t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,27 @@ async def system(
 
 
 def events_of(system: FoodSystem, order_id: str) -> list[str]:
-    return [
-        e["detail-type"] for e in system.archive.events() if e["detail"]["orderId"] == order_id
-    ]
+    return [e["detail-type"] for e in system.archive.events() if e["detail"]["orderId"] == order_id]
+
+
+@contextlib.asynccontextmanager
+async def serving(system: FoodSystem, sink: MailSink) -> AsyncIterator[str]:
+    """The web app on a free local port (real uvicorn); its base URL."""
+    import uvicorn
+
+    from food_delivery.web import create_web_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_web_app(system, sink), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await until(lambda: server.started or task.done())
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -158,6 +158,7 @@ async def test_promo_code_exactly_once_per_completed_order(
         ids.append(order_id)
     await system.service.complete(ids[0])
     await until(lambda: len(_mails(sink, "voucher")) == 1)
+    await until(lambda: "order_completed" in events_of(system, ids[0]))
     completed = next(
         e for e in system.archive.events()
         if e["detail-type"] == "order_completed" and e["detail"]["orderId"] == ids[0]

@@ -111,6 +111,7 @@ class RunReport:
                 "expressPossible": self.costs.express_possible,
                 "eventBridge": round(self.costs.eventbridge, 6),
             },
+            "dailyReport": self.daily,
             "simulatedSeconds": round(self.simulated_seconds, 1),
             "realSeconds": round(self.real_seconds, 2),
         }

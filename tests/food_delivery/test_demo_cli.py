@@ -8,6 +8,7 @@ never answers, one that delivers nothing, late acceptances and a rejection).
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -81,3 +82,12 @@ def test_bad_arguments_exit_2_with_one_message() -> None:
     assert done.stderr.strip() == "oncue demo: --speed must be positive, got 0"
     assert "Traceback" not in done.stderr
     assert _demo("--style", "waterfall").returncode == 2
+    smtp = _demo("--smtp", "mail.example:25")
+    assert smtp.returncode == 2 and "--smtp must look like smtp://host:port" in smtp.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = _demo("--port", port)
+    assert busy.returncode == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in busy.stderr and "Traceback" not in busy.stderr

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import sys
 from typing import Any
 
@@ -167,6 +168,17 @@ def _live(
     if smtp_url is not None and not smtp_url.startswith("smtp://"):
         click.echo(f"oncue demo: --smtp must look like smtp://host:port, got {smtp_url}", err=True)
         raise click.exceptions.Exit(2)
+    with socket.socket() as probe:  # say so plainly rather than through the server's log
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            click.echo(
+                f"oncue demo: cannot serve on {host}:{port}: {error.strerror}; "
+                "choose another with --port",
+                err=True,
+            )
+            raise click.exceptions.Exit(2) from None
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             live_demo(

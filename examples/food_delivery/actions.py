@@ -1,28 +1,17 @@
-"""The side effects of the flow, shared by every style: notify the restaurant, email the
-customer, issue a voucher. Each is safe to repeat (at-least-once delivery and retries repeat
+"""The notifications of the flow, shared by every style: put the order on the restaurant's
+screen, email the customer. Each is safe to repeat (at-least-once delivery and retries repeat
 them): the restaurant screen shows an order once however often it is pushed, and each
-notification flag and voucher is recorded once, by a conditional update.
+notification flag is recorded once, by a conditional update.
 """
 
 from __future__ import annotations
-
-import hashlib
-from typing import Final
 
 from food_delivery.catalog import RESTAURANTS
 from food_delivery.context import Context
 from food_delivery.domain import Order
 from food_delivery.views import order_json
 
-__all__ = [
-    "VOUCHER_PERCENT",
-    "push_to_restaurant",
-    "send_confirmation",
-    "send_voucher",
-    "voucher_code",
-]
-
-VOUCHER_PERCENT: Final = 10
+__all__ = ["push_to_restaurant", "send_confirmation"]
 
 
 def push_to_restaurant(ctx: Context, order: Order) -> None:
@@ -47,34 +36,3 @@ async def send_confirmation(ctx: Context, order: Order) -> None:
         body,
         {"X-Order-Id": order.id, "X-Mail-Kind": "confirmation"},
     )
-
-
-def voucher_code(order_id: str) -> str:
-    """The order's voucher code: derived from the order id, so every retry issues the same."""
-    digest = hashlib.sha256(f"voucher:{order_id}".encode()).hexdigest()[:8].upper()
-    return f"THANKS-{digest}"
-
-
-async def send_voucher(ctx: Context, order_id: str, email: str) -> str:
-    """Issue the order's voucher and email it exactly once; its code.
-
-    The email is claimed before it is sent and released if sending fails, so a retry sends
-    it again but a redelivered event after success does not.
-    """
-    code = ctx.orders.issue_voucher(
-        order_id, voucher_code(order_id), email, VOUCHER_PERCENT, ctx.now()
-    )
-    if not ctx.orders.voucher_emailed(order_id, ctx.now()):
-        return code  # already emailed: a redelivered event or a retried task
-    try:
-        await ctx.mailer.send(
-            email,
-            f"{VOUCHER_PERCENT}% off your next order",
-            f"Thank you for ordering with us (order {order_id}).\n\n"
-            f"Your voucher code: {code} — {VOUCHER_PERCENT}% off your next order.\n",
-            {"X-Order-Id": order_id, "X-Mail-Kind": "voucher"},
-        )
-    except BaseException:
-        ctx.orders.release_voucher_email(order_id)
-        raise
-    return code

@@ -20,11 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-from food_delivery.actions import push_to_restaurant, send_confirmation, send_voucher
+from food_delivery.actions import push_to_restaurant, send_confirmation
 from food_delivery.context import Context
 from food_delivery.domain import ACTIONS, Order, Status, plan
 from food_delivery.errors import OrderStateConflict
 from food_delivery.events import iso
+from food_delivery.promo import send_voucher
 from oncue.errors import TaskDoesNotExist, TaskTimedOut
 
 __all__ = ["DEFINITION", "MACHINE", "OrchestrationDriver", "install"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from food_delivery.mailsink import MailSink
 from food_delivery.system import FoodSystem
 from oncue import VirtualClock
 
-from .conftest import ORDER, events_of, quiet, until
+from .conftest import ORDER, events_of, make_system, quiet, until
 
 HAPPY = [
     "order_placed",
@@ -106,11 +107,15 @@ async def test_acceptance_timeout_and_late_acceptance(
     assert sink.received == []
 
 
+@pytest.mark.parametrize("style", ["orchestration", "hybrid"])  # choreography has no timeout
 async def test_accept_racing_the_timeout_answers_consistently(
-    system: FoodSystem, clock: VirtualClock
+    style: str, tmp_path: Path, sink: MailSink, clock: VirtualClock
 ) -> None:
-    if system.style == "choreography":
-        pytest.skip("choreography has no timeout to race")
+    async with make_system(style, tmp_path, sink, clock) as system:
+        await _race(system, clock)
+
+
+async def _race(system: FoodSystem, clock: VirtualClock) -> None:
     order_id = await _placed_and_notified(system)
     await until(lambda: system.orders.token(order_id, "decision"))
     clock.advance(601)

@@ -125,3 +125,11 @@ def test_scaled_clock_runs_faster() -> None:
     assert clock.now() >= before
     with pytest.raises(ValueError, match="speed must be positive"):
         ScaledClock(0)
+
+
+def test_the_package_exports_its_public_names() -> None:
+    import food_delivery
+
+    for name in food_delivery.__all__:
+        assert hasattr(food_delivery, name), name
+    assert food_delivery.STYLES == ("choreography", "orchestration", "hybrid")

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import httpx
+from food_support import ORDER, make_system, serving, until
 
 from food_delivery.mailsink import MailSink
 from oncue import VirtualClock
-
-from .conftest import ORDER, make_system, serving, until
 
 
 async def test_api_answers_with_statuses_and_clear_errors(

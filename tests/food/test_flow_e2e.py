@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from food_support import ORDER, events_of, make_system, quiet, until
 
 from food_delivery.domain import Status
 from food_delivery.errors import OrderStateConflict
@@ -13,8 +14,6 @@ from food_delivery.events import SCHEMA
 from food_delivery.mailsink import MailSink
 from food_delivery.system import FoodSystem
 from oncue import VirtualClock
-
-from .conftest import ORDER, events_of, make_system, quiet, until
 
 HAPPY = [
     "order_placed",

@@ -7,11 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from food_support import CHROMIUM, chromium_available, make_system, require_service, serving
 
 from food_delivery.mailsink import MailSink
 from oncue import VirtualClock
-
-from .conftest import CHROMIUM, chromium_available, make_system, require_service, serving
 
 pytestmark = pytest.mark.slow
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from food_support import ORDER, events_of, quiet, until
 
 from food_delivery.catalog import validate_order
 from food_delivery.domain import Status
 from food_delivery.errors import InvalidOrder, OrderNotFound, OrderStateConflict, UnknownRestaurant
 from food_delivery.mailsink import MailSink
 from food_delivery.system import FoodSystem
-
-from .conftest import ORDER, events_of, quiet, until
 
 BAD = [
     ({**ORDER, "restaurant": "nowhere"}, UnknownRestaurant, "unknown restaurant 'nowhere'"),

@@ -1,5 +1,5 @@
-"""Fixtures for the food-delivery reference application: a real SMTP sink, the system on a
-virtual clock the tests move by hand, and a wait helper that never waits for a timer."""
+"""Helpers for the food-delivery tests: the system on a virtual clock the tests move by hand,
+a wait helper that never waits for a timer, the web app on a free port, service checks."""
 
 from __future__ import annotations
 
@@ -76,29 +76,10 @@ async def quiet(system: FoodSystem) -> None:
         await asyncio.sleep(0.03)
 
 
-@pytest.fixture
-def sink() -> Any:
-    with MailSink() as server:
-        yield server
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
 def make_system(style: str, where: Path, sink: MailSink, clock: VirtualClock) -> FoodSystem:
     # The clock only moves when a test says so: no time skipping, a short poll.
     options = {"time_skipping": False, "poll_seconds": 0.02}
     return FoodSystem(style, where, smtp_url=sink.url, clock=clock, app_options=options)
-
-
-@pytest.fixture(params=STYLES)
-async def system(
-    request: pytest.FixtureRequest, tmp_path: Path, sink: MailSink, clock: VirtualClock
-) -> AsyncIterator[FoodSystem]:
-    async with make_system(request.param, tmp_path, sink, clock) as running:
-        yield running
 
 
 def events_of(system: FoodSystem, order_id: str) -> list[str]:

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from food_support import ORDER
 
 from food_delivery.analytics import Archive, daily_report, percentile
 from food_delivery.catalog import validate_order
@@ -19,8 +20,6 @@ from food_delivery.hybrid import DEFINITION as HYBRID
 from food_delivery.orchestration import DEFINITION as ORCHESTRATED
 from food_delivery.traffic import generate
 from oncue.asl.validate import validate_definition
-
-from .conftest import ORDER
 
 
 def _order(status: Status) -> Order:

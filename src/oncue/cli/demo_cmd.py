@@ -16,6 +16,7 @@ import contextlib
 import json
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -133,13 +134,20 @@ def demo(
         raise click.exceptions.Exit(2) from None
     progress = _progress_printer(sys.stderr.isatty() and not as_json)
     if headless or compare:
+        if directory is not None and Path(directory).exists() and any(Path(directory).iterdir()):
+            click.echo(
+                f"oncue demo: --dir {directory} is not empty; a measured run needs a fresh folder",
+                err=True,
+            )
+            raise click.exceptions.Exit(2)
         plan = generate(orders or 30, seed=seed, pace=pace)
         styles = _STYLES if compare else (style,)
 
         async def measure() -> list[Any]:
             return [
                 await run_style(
-                    s, plan, speed=speed or 1000.0, directory=None,
+                    s, plan, speed=speed or 1000.0,
+                    directory=None if directory is None else Path(directory) / s,
                     progress=lambda st, info: progress(render.progress_line(st, info)),
                 )
                 for s in styles

@@ -25,6 +25,7 @@ EXPECTED = {
     "TaskDoesNotExist",
     "TaskTimedOut",
     "DefinitionError",
+    "DeliveryContext",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionResult",

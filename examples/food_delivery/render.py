@@ -55,6 +55,7 @@ def _rows(report: RunReport) -> list[tuple[str, str]]:
         ("acceptance p50 / p90 / p99", _latency(report.acceptance)),
         ("confirmation email p50 / p90 / p99", _latency(report.confirmation)),
         ("delivered p50 / p90 / p99", _latency(report.completion)),
+        ("traces per order (1 = followable end to end)", f"{report.traces_per_order:.2f}"),
         ("events published", str(sum(report.events.values()))),
     ]
     rows += [(f"  {k}", str(report.events.get(k, 0))) for k in EVENT_TYPES]

@@ -69,6 +69,7 @@ class RunReport:
     costs: Costs
     simulated_seconds: float
     real_seconds: float
+    traces_per_order: float = 0.0
     execution_status: Counter[str] = field(default_factory=Counter)
     daily: dict[str, Any] = field(default_factory=dict)
 
@@ -96,6 +97,7 @@ class RunReport:
                 "confirmationEmail": self.confirmation.json(),
                 "completion": self.completion.json(),
             },
+            "tracesPerOrder": round(self.traces_per_order, 2),
             "stateTransitions": self.transitions,
             "executions": self.executions,
             "executionStatus": dict(self.execution_status),

@@ -26,6 +26,7 @@ from food_delivery.report import RunReport, latency, outcomes
 from food_delivery.simulator import Simulator
 from food_delivery.system import FoodSystem
 from food_delivery.traffic import PlannedOrder
+from oncue.bus.trace import trace_tree
 
 __all__ = ["Progress", "run_style", "transitions_of"]
 
@@ -75,6 +76,43 @@ def _transitions(control: Any, arn: str) -> int:
         token = page.get("nextToken")
         if not token:
             return entered + max(0, scheduled - task_entered) + 2
+
+
+async def traces_per_order(system: FoodSystem) -> float:
+    """How many separate traces one order's events fall into, on average.
+
+    ``oncue trace`` shows one trace as one causal tree. An order whose events share one trace
+    can be followed end to end from any of its events; each extra trace is a gap where the
+    causal chain broke (an API call nobody could link to what came before).
+    """
+    by_order: dict[str, list[str]] = {}
+    for event in system.archive.events():
+        by_order.setdefault(event["detail"]["orderId"], []).append(event["id"])
+
+    def count() -> float:
+        trace_of: dict[str, str] = {}
+        totals = []
+        for ids in by_order.values():
+            traces = set()
+            for event_id in ids:
+                if event_id not in trace_of:
+                    tree = trace_tree(system.app.store, event_id)
+                    for found in _event_ids(tree["roots"]):
+                        trace_of[found] = str(tree["traceId"])
+                traces.add(trace_of.get(event_id, event_id))
+            totals.append(len(traces))
+        return sum(totals) / len(totals) if totals else 0.0
+
+    return await system.app.worker.db(count)
+
+
+def _event_ids(nodes: Any) -> list[str]:
+    found: list[str] = []
+    for node in nodes:
+        if node.get("type") == "event":
+            found.append(str(node["eventId"]))
+        found.extend(_event_ids(node.get("children", [])))
+    return found
 
 
 async def run_style(
@@ -177,4 +215,5 @@ async def _report(
         simulated_seconds=clock.timestamp() - first,
         real_seconds=time.monotonic() - started,
         daily={day: daily_report(system.archive, day) for day in system.archive.days()},
+        traces_per_order=await traces_per_order(system),
     )

@@ -49,6 +49,9 @@ def test_compare_runs_the_three_styles_on_the_same_traffic() -> None:
     assert chore["outcomes"].get("timed_out", 0) == 0
     assert "order_timed_out" not in chore["eventsByType"]
     assert chore["stateTransitions"] == 0 and chore["executions"] == 0
+    # Each API call (accept, complete) starts a causal chain of its own: the order's events
+    # fall into several traces. An orchestrated order is one trace from end to end.
+    assert chore["tracesPerOrder"] > 1.5
     for style in ("orchestration", "hybrid"):
         report = reports[style]
         assert report["stalledSilently"] == 0
@@ -57,6 +60,7 @@ def test_compare_runs_the_three_styles_on_the_same_traffic() -> None:
         assert report["eventsByType"]["order_timed_out"] == report["outcomes"]["timed_out"]
         assert report["executions"] == 8 and report["stateTransitions"] > 8 * 5
         assert report["costUSD"]["expressPossible"] is False
+        assert report["tracesPerOrder"] == 1.0
     # The hybrid's machine has one step fewer on the completed path (no voucher step).
     orchestrated, hybrid = reports["orchestration"], reports["hybrid"]
     assert hybrid["stateTransitions"] <= orchestrated["stateTransitions"]

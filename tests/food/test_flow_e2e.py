@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,52 @@ async def test_promo_code_exactly_once_per_completed_order(
     assert len(_mails(sink, "voucher")) == 1
     assert [v["orderId"] for v in system.orders.vouchers()] == [ids[0]]
     assert _mails(sink, "voucher")[0].to == ("c0@x.example",)
+
+
+@pytest.mark.parametrize("style", ["orchestration", "hybrid"])  # choreography has no deadline
+async def test_the_delivery_deadline_cancels_the_order(
+    style: str, tmp_path: Path, sink: MailSink, clock: VirtualClock
+) -> None:
+    async with make_system(style, tmp_path, sink, clock) as system:
+        order_id = await _placed_and_notified(system)
+        await system.service.accept(order_id)
+        await until(lambda: system.orders.token(order_id, "completion"))
+        clock.advance(5401)  # 90 minutes and no delivery
+        await until(lambda: system.orders.get(order_id).status == Status.CANCELLED)
+        await until(lambda: "order_cancelled" in events_of(system, order_id))
+        cancelled = next(
+            e for e in system.archive.events() if e["detail-type"] == "order_cancelled"
+        )
+        assert cancelled["detail"]["reason"] == "not delivered before the order deadline"
+        with pytest.raises(OrderStateConflict, match="cannot complete: it was cancelled"):
+            await system.service.complete(order_id)
+        await quiet(system)
+        assert "order_completed" not in events_of(system, order_id)
+        assert system.orders.vouchers() == []
+
+
+@pytest.mark.parametrize("style", ["orchestration", "hybrid"])
+async def test_a_mail_server_down_does_not_stop_the_order(
+    style: str, tmp_path: Path, clock: VirtualClock
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on: connection refused
+        closed.bind(("127.0.0.1", 0))
+        dead = f"smtp://127.0.0.1:{closed.getsockname()[1]}"
+    options = {"time_skipping": False, "poll_seconds": 0.02}
+    system = FoodSystem(style, tmp_path, smtp_url=dead, clock=clock, app_options=options)
+    async with system:
+        order_id = await _placed_and_notified(system)
+        await system.service.accept(order_id)
+        # The first attempt and four retries (MaxAttempts), 5 s apart and doubling; then the
+        # flow goes on without the email.
+        await until(lambda: system.orders.token(order_id, "completion"), clock=clock, tick=3.0)
+        arn = system.app.arn("food-order-flow").replace("stateMachine", "execution")
+        history = system.app.control.get_execution_history(f"{arn}:{order_id}", max_results=1000)
+        failures = [e for e in history["events"] if e["type"] == "LambdaFunctionFailed"]
+        assert len(failures) == 5
+        cause = failures[0]["lambdaFunctionFailedEventDetails"]["cause"]
+        assert "cannot reach the SMTP server" in cause
+        assert system.orders.get(order_id).user_notified_at is None
+        await system.service.complete(order_id)
+        await until(lambda: "order_completed" in events_of(system, order_id))
+        assert "user_notified" not in events_of(system, order_id)

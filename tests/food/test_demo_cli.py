@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -95,3 +96,31 @@ def test_bad_arguments_exit_2_with_one_message() -> None:
         busy = _demo("--port", port)
     assert busy.returncode == 2
     assert f"cannot serve on 127.0.0.1:{port}" in busy.stderr and "Traceback" not in busy.stderr
+
+
+def test_the_live_demo_serves_its_pages_and_stops_by_itself() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oncue.cli", "demo", "--port", str(port), "--speed", "600",
+         "--duration", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline() for _ in range(8)]
+        assert "hybrid style" in banner[0]
+        assert "the 10-minute acceptance timeout takes 1 s" in banner[1]
+        assert f"http://127.0.0.1:{port}/customer" in banner[2]
+        assert banner[-1].startswith("Press Ctrl-C to stop.")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            assert "Order food" in http.get("/customer").text
+            orders = http.get("/api/orders").json()
+            assert orders and orders[0]["orderId"] == "o-00001"  # the simulator is ordering
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "oncue demo: stopped." in out

@@ -9,6 +9,7 @@ and reads the :class:`~food_delivery.report.RunReport` back from the stores.
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
 from collections import Counter
@@ -59,6 +60,16 @@ async def transitions_of(system: FoodSystem) -> tuple[int, list[float], Counter[
                 return total, durations, statuses
 
     return await app.worker.db(read)
+
+
+async def _waits_for_callbacks(system: FoodSystem) -> bool:
+    """Whether the deployed machine has a ``.waitForTaskToken`` Task (Standard only)."""
+    app = system.app
+    if MACHINE not in app.state_machine_names:
+        return False
+    described = await app.worker.db(app.control.describe_state_machine, app.arn(MACHINE))
+    states = json.loads(str(described["definition"]))["States"]
+    return any(str(s.get("Resource", "")).endswith(".waitForTaskToken") for s in states.values())
 
 
 def _transitions(control: Any, arn: str) -> int:
@@ -210,7 +221,7 @@ async def _report(
             transitions=transitions,
             execution_seconds=durations,
             events=sum(kinds.values()),
-            waits_for_callbacks=bool(durations),
+            waits_for_callbacks=await _waits_for_callbacks(system),
         ),
         simulated_seconds=clock.timestamp() - first,
         real_seconds=time.monotonic() - started,

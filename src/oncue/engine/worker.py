@@ -164,6 +164,17 @@ class Worker:
         if self._wake is not None:
             self._wake.set()
 
+    def _external_wake(self) -> None:
+        """The store heard of another process's work (called from its listener thread)."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._claim_and_wake)
+
+    def _claim_and_wake(self) -> None:
+        self._claim_wanted = True
+        self.wake()
+
     def _finished(self, arn: str) -> None:
         started_here = arn in self._started_here
         self._started_here.discard(arn)
@@ -211,6 +222,9 @@ class Worker:
         self._wake = asyncio.Event()
         stop = stop or asyncio.Event()
         renewer = asyncio.create_task(self._renew_leases())
+        # Another process committed work for this engine (a new execution, a callback, a
+        # task for these handlers): wake at once instead of at the next poll.
+        unwatch = self.store.watch("engine", self._external_wake)
         try:
             while not stop.is_set():
                 try:
@@ -226,6 +240,7 @@ class Worker:
                     continue
                 await self._idle(stop)
         finally:
+            unwatch()
             renewer.cancel()
             await self._shutdown()
 

@@ -86,7 +86,7 @@ class PostgresStore:
             # One direct attempt first: a wrong host or database fails at once, clearly.
             psycopg.connect(self.conninfo, connect_timeout=10).close()
         except psycopg.Error as error:
-            reason = str(error).strip().splitlines()[-1] if str(error).strip() else ""
+            reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
             raise StoreError(
                 f"cannot connect to PostgreSQL at {_safe(self.conninfo)}: {reason}"
             ) from None

@@ -109,7 +109,7 @@ class Listener:
     def _listen(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
         while not self._stop.is_set():
             topics: set[str] = set()
-            for note in connection.notifies(timeout=0.5):
+            for note in connection.notifies(timeout=0.25):
                 if note.payload != self.instance:
                     topics.add(self.channels.get(note.channel, ""))
                     break  # deliver at once; the next notifies() picks up the rest

@@ -358,7 +358,12 @@ class Worker:
             await asyncio.sleep(self.lease_seconds / 3)
             if self._running or self._queued:
                 until = self.clock.now().timestamp() + self.lease_seconds
-                await self.db(self._renew, until)
+                try:
+                    await self.db(self._renew, until)
+                except (OncueError, OSError) as error:
+                    # The database is briefly away (a restart): renew again next time
+                    # instead of never again.
+                    log.error("renewing task leases failed, retrying: %s", error)
 
     def _renew(self, until: float) -> None:
         with self.store.transaction() as tx:

@@ -9,7 +9,7 @@ attempt ran at least once, and nothing is left in the inbox, timers or tasks.
 The size is configurable; CI runs a small one. The full run of the scale-out issue::
 
     ONCUE_CHAOS_EXECUTIONS=10000 ONCUE_CHAOS_WORKERS=4 ONCUE_CHAOS_KILL_EVERY=2 \\
-        .venv/bin/python -m pytest tests/engine/test_scale_out.py -s -p no:timeout
+        .venv/bin/python -m pytest tests/engine/test_scale_out.py -s --timeout 0
 
 ``ONCUE_CHAOS_RESTART_POSTGRES=1`` also restarts the PostgreSQL server once, mid-run
 (``pg_ctlcluster --skip-systemctl-redirect VERSION main restart``; needs root and a Debian

@@ -20,6 +20,15 @@ execution is claimed by locking its row:
   commit (``pg_notify``, delivered only if the transaction commits); see
   :mod:`oncue.store.pg_notify`.
 
+**Round trips.** A batch of transitions writes a handful of rows per execution; sent one
+statement at a time, the network round trips would dominate. The engine's writes whose
+results nobody reads (new tasks, history rows, messages, timers, savepoints...) are queued
+and sent together in one pipeline (psycopg's pipeline mode) right before the next statement
+whose result is needed, or before the commit. The version-fenced ``UPDATE executions`` is
+such a statement: ``update_executions`` sends the queue with it and returns the real row
+counts. A queued write that fails surfaces at that flush, as a driver error, so the whole
+transaction rolls back (never half of an execution's writes).
+
 A worker that dies mid-transaction loses its connection and PostgreSQL rolls back, releasing
 its locks at once; one that hangs inside a transaction is cut off by
 ``idle_in_transaction_session_timeout`` (set by :class:`~oncue.store.postgres.PostgresStore`).
@@ -27,16 +36,28 @@ its locks at once; one that hangs inside a transaction is cut off by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from oncue.store.records import Message, NewTask, TaskClaim
+import psycopg
+
+from oncue.store.placeholders import to_format_style
+from oncue.store.records import ExecutionUpdate, Message, NewTask, TaskClaim
 from oncue.store.sql import Tx
 from oncue.store.sql_base import Cursor
 from oncue.store.sql_work import _TASK_COLUMNS, _claim
 
 __all__ = ["PgTx", "wake_topic"]
+
+_UPDATE_EXECUTION = (
+    "UPDATE executions SET status = ?, state = ?, output = ?, error = ?, cause = ?, "
+    "stop_date = ?, redrive_count = ?, redrive_date = ?, version = version + 1 "
+    "WHERE arn = ? AND version = ?"
+)
+#: A queued statement: SQL (psycopg style), parameters, whether its row count is wanted.
+_Queued = tuple[str, Sequence[Any], bool]
 
 #: Inserting into these tables leaves work for others: the topic to notify.
 _TOPIC_OF_TABLE = {
@@ -60,11 +81,17 @@ class PgTx(Tx):
     """One PostgreSQL transaction."""
 
     def __init__(
-        self, cursor: Cursor, driver_errors: tuple[type[Exception], ...], *, read_only: bool
+        self,
+        connection: psycopg.Connection[Any],
+        driver_errors: tuple[type[Exception], ...],
+        *,
+        read_only: bool,
     ) -> None:
-        super().__init__(cursor, "postgresql", driver_errors)
+        super().__init__(connection.cursor(), "postgresql", driver_errors)
+        self.connection = connection
         #: A read-only snapshot looks at rows without claiming them.
         self.read_only = read_only
+        self._queued: list[_Queued] = []
         #: Executions whose rows this transaction holds locked.
         self.locked: set[str] = set()
         #: Executions this transaction added messages for.
@@ -75,17 +102,96 @@ class PgTx(Tx):
     # --- what to notify ----------------------------------------------------------------
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.flush()
         topic = wake_topic(sql)
         if topic is not None:
             self.wakes.add(topic)
         return super().run(sql, params)
 
     def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.flush()
         rows = list(rows)
         topic = wake_topic(sql)
         if topic is not None and rows:
             self.wakes.add(topic)
         super().many(sql, rows)
+
+    # --- queued writes -----------------------------------------------------------------
+
+    def queue(self, sql: str, rows: Iterable[Sequence[Any]], *, counted: bool = False) -> None:
+        """Send these statements with the next one whose result is read (or at commit)."""
+        formatted = to_format_style(sql)
+        self._queued.extend((formatted, row, counted) for row in rows)
+
+    def flush(self) -> list[int]:
+        """Send the queued statements in one pipeline; the row counts of the counted ones."""
+        if not self._queued:
+            return []
+        queued, self._queued = self._queued, []
+        counted: list[psycopg.Cursor[Any]] = []
+        with self.connection.pipeline():
+            for sql, params, wanted in queued:
+                if wanted:
+                    cursor = self.connection.cursor()
+                    cursor.execute(sql, params)
+                    counted.append(cursor)
+                else:
+                    self.cursor.execute(sql, params)
+        return [cursor.rowcount for cursor in counted]
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self.savepoints += 1
+        name = f"sp{self.savepoints}"
+        mark = len(self._queued)
+        self.queue(f"SAVEPOINT {name}", [()])
+        marker = self._queued[mark]
+        try:
+            yield
+        except BaseException:
+            if len(self._queued) > mark and self._queued[mark] is marker:
+                del self._queued[mark:]  # never sent: forgetting it undoes it
+            else:
+                self._queued.clear()  # all of it after the (sent) savepoint
+                self.run(f"ROLLBACK TO SAVEPOINT {name}")
+                self.run(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.queue(f"RELEASE SAVEPOINT {name}", [()])
+
+    # --- executions and history (queued) -----------------------------------------------
+
+    def update_executions(self, updates: Sequence[ExecutionUpdate]) -> int:
+        self.queue(
+            _UPDATE_EXECUTION,
+            [
+                (
+                    u.status,
+                    u.state,
+                    u.output,
+                    u.error,
+                    u.cause,
+                    u.stop_date,
+                    u.redrive_count,
+                    u.redrive_date,
+                    u.arn,
+                    u.expected_version,
+                )
+                for u in updates
+            ],
+            counted=True,
+        )
+        return sum(self.flush())
+
+    def append_history(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
+        self.queue(
+            "INSERT INTO history (execution_arn, first_id, last_id, events) VALUES (?, ?, ?, ?)",
+            rows,
+        )
+
+    def delete_execution_work(self, arn: str) -> None:
+        self.queue("DELETE FROM timers WHERE execution_arn = ?", [(arn,)])
+        self.queue("DELETE FROM tasks WHERE execution_arn = ?", [(arn,)])
+        self.queue("UPDATE tokens SET open = 0 WHERE execution_arn = ? AND open = 1", [(arn,)])
 
     def topics_to_notify(self) -> set[str]:
         """What the commit must announce to other processes."""
@@ -116,7 +222,12 @@ class PgTx(Tx):
     def add_messages(self, rows: Iterable[tuple[str, str]]) -> None:
         rows = list(rows)
         self.messaged.update(arn for arn, _ in rows)
-        super().add_messages(rows)
+        self.queue("INSERT INTO inbox (execution_arn, body) VALUES (?, ?)", rows)
+
+    def delete_messages(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        if ids:
+            self.queue("DELETE FROM inbox WHERE id = ANY(?)", [(ids,)])
 
     def take_messages(self, limit: int) -> list[Message]:
         """The messages of up to ``limit`` executions nobody else holds, oldest first."""
@@ -161,23 +272,103 @@ class PgTx(Tx):
         self.locked.update(row[0] for row in rows)
         return [(row[0], row[1]) for row in rows]
 
+    def add_timers(self, rows: Iterable[tuple[str, str, float]]) -> None:
+        self.queue("INSERT INTO timers (execution_arn, timer_id, due) VALUES (?, ?, ?)", rows)
+
+    def delete_timers(self, rows: Iterable[tuple[str, str]]) -> None:
+        self.queue("DELETE FROM timers WHERE execution_arn = ? AND timer_id = ?", rows)
+
     # --- tasks and tokens --------------------------------------------------------------
 
     def add_tasks(self, tasks: Iterable[NewTask], now: float) -> None:
         tasks = list(tasks)
         if any(t.owner is None for t in tasks):
             self.wakes.add("engine")  # for another worker, or an activity poller
-        super().add_tasks(tasks, now)
+        self.queue(
+            "INSERT INTO tasks (execution_arn, task_id, kind, target, resource, payload, "
+            "state_name, attempt, token, created, owner, lease_until) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    t.execution_arn,
+                    t.task_id,
+                    t.kind,
+                    t.target,
+                    t.resource,
+                    t.payload,
+                    t.state_name,
+                    t.attempt,
+                    t.token,
+                    now,
+                    t.owner,
+                    t.lease_until,
+                )
+                for t in tasks
+            ],
+        )
 
     def finish_tasks(self, rows: Iterable[tuple[str, str]], owner: str | None) -> list[bool]:
+        """One statement for the whole batch; False where the lease was lost (the fence)."""
         rows = list(rows)
+        if not rows:
+            return []
         self.lock_executions(arn for arn, _ in rows)
-        return super().finish_tasks(rows, owner)
+        deleted = self.all(
+            "DELETE FROM tasks t USING unnest(?::text[], ?::text[]) AS k(arn, id) "
+            "WHERE t.execution_arn = k.arn AND t.task_id = k.id "
+            "AND (?::text IS NULL OR t.owner = ?) RETURNING t.execution_arn, t.task_id",
+            ([arn for arn, _ in rows], [task for _, task in rows], owner, owner),
+        )
+        gone = {(row[0], row[1]) for row in deleted}
+        return [(arn, task) in gone for arn, task in rows]
+
+    def cancel_tasks(self, rows: Iterable[tuple[str, str]]) -> None:
+        rows = list(rows)
+        self.queue("DELETE FROM tasks WHERE execution_arn = ? AND task_id = ?", rows)
+        self.queue(
+            "UPDATE tokens SET open = 0 WHERE execution_arn = ? AND task_id = ? AND open = 1",
+            rows,
+        )
+
+    def claim_tasks(
+        self, *, owner: str, targets: Sequence[str], now: float, until: float, limit: int
+    ) -> list[TaskClaim]:
+        """One statement: lease what nobody holds, skipping rows others are claiming."""
+        if not targets or self.read_only:
+            return super().claim_tasks(
+                owner=owner, targets=targets, now=now, until=until, limit=limit
+            )
+        columns = ", ".join(f"t.{c.strip()}" for c in _TASK_COLUMNS.split(","))
+        rows = self.all(
+            f"UPDATE tasks t SET owner = ?, lease_until = ? FROM (SELECT execution_arn, task_id "
+            "FROM tasks WHERE kind = 'handler' AND target = ANY(?) AND (lease_until IS NULL "
+            "OR lease_until < ?) LIMIT ? FOR UPDATE SKIP LOCKED) c WHERE t.execution_arn = "
+            f"c.execution_arn AND t.task_id = c.task_id RETURNING {columns}",
+            (owner, until, list(targets), now, limit),
+        )
+        return [_claim(row) for row in rows]
+
+    def add_tokens(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        self.queue(
+            "INSERT INTO tokens (token, execution_arn, task_id, open) VALUES (?, ?, ?, 1)", rows
+        )
 
     def close_tokens(self, rows: Iterable[tuple[str, str]]) -> None:
         rows = list(rows)
         self.lock_executions(arn for arn, _ in rows)
-        super().close_tokens(rows)
+        self.queue(
+            "UPDATE tokens SET open = 0 WHERE execution_arn = ? AND task_id = ? AND open = 1",
+            rows,
+        )
+
+    def add_outbox(self, rows: Iterable[tuple[str, str, str, float]]) -> None:
+        rows = list(rows)
+        if rows:
+            self.wakes.add("bus")
+        self.queue(
+            "INSERT INTO outbox (event_id, execution_arn, entry, created) VALUES (?, ?, ?, ?)",
+            rows,
+        )
 
     def claim_activity_task(self, activity_arn: str, owner: str) -> TaskClaim | None:
         if self.read_only:

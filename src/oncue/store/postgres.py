@@ -130,12 +130,13 @@ class PostgresStore:
                 connection.execute(begin)
             except psycopg.Error as error:
                 raise self._failed(error, "cannot start a transaction") from None
-            tx = PgTx(connection.cursor(), self._driver_errors, read_only=read_only)
+            tx = PgTx(connection, self._driver_errors, read_only=read_only)
             try:
                 yield tx
                 if not read_only:
                     for topic in tx.topics_to_notify():
-                        tx.run("SELECT pg_notify(?, ?)", (self._channel(topic), self.instance))
+                        tx.queue("SELECT pg_notify(?, ?)", [(self._channel(topic), self.instance)])
+                tx.flush()
             except BaseException as error:
                 _rollback(connection)
                 if isinstance(error, psycopg.Error):

@@ -74,8 +74,14 @@ MACHINES = {"five": FIVE_TASKS, "callback": CALLBACK}
 # --- the worker process --------------------------------------------------------------
 
 
-def make_app(url: str, concurrency: int = 200) -> App:
-    app = App(url, concurrency=concurrency, poll_seconds=5.0)
+def make_app(url: str, *, client: bool = False) -> App:
+    """A worker's App, or (``client``) one with no handlers that leaves every task to the
+    worker processes."""
+    app = App(url, concurrency=200, poll_seconds=5.0, strict=not client)
+    for name, definition in MACHINES.items():
+        app.state_machine(name, definition)
+    if client:
+        return app
 
     @app.handler("noop")
     async def noop(event: Any) -> Any:
@@ -89,8 +95,6 @@ def make_app(url: str, concurrency: int = 200) -> App:
     async def stamp(event: Any) -> Any:
         return {"at": time.time()}
 
-    for name, definition in MACHINES.items():
-        app.state_machine(name, definition)
     return app
 
 
@@ -140,7 +144,7 @@ def fresh_database(admin_url: str) -> Iterator[str]:
     parts = urlsplit(admin_url)
     url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
     try:
-        setup = make_app(url)
+        setup = make_app(url, client=True)
         setup.deploy()
         setup.close()
         yield url
@@ -157,7 +161,7 @@ def running(store: Any) -> int:
 def throughput(admin_url: str, count: int, executions: int) -> dict[str, float]:
     with fresh_database(admin_url) as url, workers(url, count):
         store = open_store(url)
-        machine = make_app(url).arn("five")
+        machine = make_app(url, client=True).arn("five")
         began = time.perf_counter()
         for start in range(0, executions, 500):
             with store.transaction() as tx:
@@ -179,7 +183,7 @@ def callback_latency(admin_url: str, samples: int) -> dict[str, float]:
     committed: list[float] = []
     running_next: list[float] = []
     with fresh_database(admin_url) as url, workers(url, 1):
-        app = make_app(url)
+        app = make_app(url, client=True)
         control = app.control
         for i in range(samples):
             arn = str(control.start_execution(app.arn("callback"), "{}", f"c{i}")["executionArn"])

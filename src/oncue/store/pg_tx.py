@@ -38,26 +38,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import psycopg
 
+from oncue.errors import StoreError
 from oncue.store.placeholders import to_format_style
 from oncue.store.records import ExecutionUpdate, Message, NewTask, TaskClaim
 from oncue.store.sql import Tx
 from oncue.store.sql_base import Cursor
 from oncue.store.sql_work import _TASK_COLUMNS, _claim
 
-__all__ = ["PgTx", "wake_topic"]
+__all__ = ["FencedOut", "PgTx", "wake_topic"]
 
 _UPDATE_EXECUTION = (
     "UPDATE executions SET status = ?, state = ?, output = ?, error = ?, cause = ?, "
     "stop_date = ?, redrive_count = ?, redrive_date = ?, version = version + 1 "
     "WHERE arn = ? AND version = ?"
 )
-#: A queued statement: SQL (psycopg style), parameters, whether its row count is wanted.
-_Queued = tuple[str, Sequence[Any], bool]
+#: A queued statement: SQL (psycopg style), parameters, and what its row count is for: None
+#: (nothing), "" (returned by the flush), or the ARN of a fenced update (must be 1).
+_Queued = tuple[str, Sequence[Any], str | None]
 
 #: Inserting into these tables leaves work for others: the topic to notify.
 _TOPIC_OF_TABLE = {
@@ -77,6 +80,22 @@ def wake_topic(sql: str) -> str | None:
     return _TOPIC_OF_TABLE.get(words[2].split("(")[0].lower())
 
 
+class FencedOut(StoreError):
+    """A fenced update found its execution changed: the transaction must roll back.
+
+    A driver-level error (listed in ``PgTx.driver_errors``): the engine never takes it for a
+    defect of one execution, since it surfaces when the queue is sent, maybe while another
+    execution is being applied."""
+
+
+@dataclass(slots=True)
+class _Savepoint:
+    name: str
+    #: Where in the queue its SAVEPOINT belongs (statements queued before it are outside).
+    mark: int
+    sent: bool = False
+
+
 class PgTx(Tx):
     """One PostgreSQL transaction."""
 
@@ -87,11 +106,12 @@ class PgTx(Tx):
         *,
         read_only: bool,
     ) -> None:
-        super().__init__(connection.cursor(), "postgresql", driver_errors)
+        super().__init__(connection.cursor(), "postgresql", (*driver_errors, FencedOut))
         self.connection = connection
         #: A read-only snapshot looks at rows without claiming them.
         self.read_only = read_only
         self._queued: list[_Queued] = []
+        self._open: list[_Savepoint] = []
         #: Executions whose rows this transaction holds locked.
         self.locked: set[str] = set()
         #: Executions this transaction added messages for.
@@ -118,45 +138,62 @@ class PgTx(Tx):
 
     # --- queued writes -----------------------------------------------------------------
 
-    def queue(self, sql: str, rows: Iterable[Sequence[Any]], *, counted: bool = False) -> None:
+    def queue(
+        self, sql: str, rows: Iterable[Sequence[Any]], *, counted: bool = False
+    ) -> None:
         """Send these statements with the next one whose result is read (or at commit)."""
         formatted = to_format_style(sql)
-        self._queued.extend((formatted, row, counted) for row in rows)
+        tag = "" if counted else None
+        self._queued.extend((formatted, row, tag) for row in rows)
 
     def flush(self) -> list[int]:
-        """Send the queued statements in one pipeline; the row counts of the counted ones."""
+        """Send the queued statements in one pipeline; the row counts of the counted ones.
+
+        Savepoints opened since the last flush are sent first, each at its place in the
+        queue; a fenced update (see :meth:`fence_executions`) that changed no row fails the
+        transaction here."""
+        for savepoint in reversed(self._open):
+            if not savepoint.sent:
+                self._queued.insert(savepoint.mark, (f"SAVEPOINT {savepoint.name}", (), None))
+                savepoint.sent = True
         if not self._queued:
             return []
         queued, self._queued = self._queued, []
-        counted: list[psycopg.Cursor[Any]] = []
+        counted: list[tuple[psycopg.Cursor[Any], str]] = []
         with self.connection.pipeline():
-            for sql, params, wanted in queued:
-                if wanted:
+            for sql, params, tag in queued:
+                if tag is None:
+                    self.cursor.execute(sql, params)
+                else:
                     cursor = self.connection.cursor()
                     cursor.execute(sql, params)
-                    counted.append(cursor)
-                else:
-                    self.cursor.execute(sql, params)
-        return [cursor.rowcount for cursor in counted]
+                    counted.append((cursor, tag))
+        stale = [tag for cursor, tag in counted if tag and cursor.rowcount != 1]
+        if stale:
+            raise FencedOut(f"the execution {', '.join(stale)} changed under this transition")
+        return [cursor.rowcount for cursor, tag in counted if not tag]
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        """A nested transaction, sent only if something inside it reaches the server before
+        it ends: undoing writes still queued is forgetting them."""
         self.savepoints += 1
-        name = f"sp{self.savepoints}"
-        mark = len(self._queued)
-        self.queue(f"SAVEPOINT {name}", [()])
-        marker = self._queued[mark]
+        savepoint = _Savepoint(f"sp{self.savepoints}", len(self._queued))
+        self._open.append(savepoint)
         try:
             yield
         except BaseException:
-            if len(self._queued) > mark and self._queued[mark] is marker:
-                del self._queued[mark:]  # never sent: forgetting it undoes it
+            self._open.remove(savepoint)
+            if not savepoint.sent:
+                del self._queued[savepoint.mark :]
             else:
-                self._queued.clear()  # all of it after the (sent) savepoint
-                self.run(f"ROLLBACK TO SAVEPOINT {name}")
-                self.run(f"RELEASE SAVEPOINT {name}")
+                self._queued.clear()  # everything queued since was inside the savepoint
+                self.run(f"ROLLBACK TO SAVEPOINT {savepoint.name}")
+                self.run(f"RELEASE SAVEPOINT {savepoint.name}")
             raise
-        self.queue(f"RELEASE SAVEPOINT {name}", [()])
+        self._open.remove(savepoint)
+        if savepoint.sent:
+            self.queue(f"RELEASE SAVEPOINT {savepoint.name}", [()])
 
     # --- executions and history (queued) -----------------------------------------------
 
@@ -181,6 +218,30 @@ class PgTx(Tx):
             counted=True,
         )
         return sum(self.flush())
+
+    def fence_executions(self, updates: Sequence[ExecutionUpdate]) -> None:
+        """Queued like any write; checked when the queue is sent (FencedOut then fails the
+        whole transaction, which rolls back)."""
+        formatted = to_format_style(_UPDATE_EXECUTION)
+        self._queued.extend(
+            (
+                formatted,
+                (
+                    u.status,
+                    u.state,
+                    u.output,
+                    u.error,
+                    u.cause,
+                    u.stop_date,
+                    u.redrive_count,
+                    u.redrive_date,
+                    u.arn,
+                    u.expected_version,
+                ),
+                u.arn,
+            )
+            for u in updates
+        )
 
     def append_history(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         self.queue(

@@ -1,8 +1,9 @@
 """The workflow and handlers of the crash tests, and the worker process they kill.
 
 Run as a script (``python crash_app.py DB_PATH_OR_URL EFFECTS_PATH [LATENCY]``) it opens the
-SQLite file (or the database a ``postgresql://`` URL names), runs an :class:`oncue.app.App` worker with short leases and prints ``READY`` once the
-worker loop runs; SIGTERM stops it gracefully (exit 0), SIGKILL is what the tests send.
+SQLite file (or the database a ``postgresql://`` URL names), runs an :class:`oncue.app.App`
+worker with short leases and prints ``READY`` once the worker loop runs; SIGTERM stops it
+gracefully (exit 0), SIGKILL is what the tests send.
 
 Every handler appends ``TIME PID IDEMPOTENCY_KEY`` to the effects file (one ``os.write`` on
 an ``O_APPEND`` descriptor, then ``fsync``) before it returns, so the file is the record of

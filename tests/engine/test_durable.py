@@ -16,7 +16,6 @@ import pytest
 
 from oncue.app import App
 from oncue.engine.clock import VirtualClock
-from oncue.store import open_store
 from oncue.errors import (
     DefinitionError,
     ExecutionAlreadyExists,
@@ -30,6 +29,7 @@ from oncue.errors import (
     TaskDoesNotExist,
     TaskTimedOut,
 )
+from oncue.store import open_store
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:"
 START = datetime(2026, 1, 1, tzinfo=UTC)

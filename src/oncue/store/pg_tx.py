@@ -138,9 +138,7 @@ class PgTx(Tx):
 
     # --- queued writes -----------------------------------------------------------------
 
-    def queue(
-        self, sql: str, rows: Iterable[Sequence[Any]], *, counted: bool = False
-    ) -> None:
+    def queue(self, sql: str, rows: Iterable[Sequence[Any]], *, counted: bool = False) -> None:
         """Send these statements with the next one whose result is read (or at commit)."""
         formatted = to_format_style(sql)
         tag = "" if counted else None

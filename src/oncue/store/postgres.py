@@ -25,6 +25,7 @@ an advisory lock (per schema), so processes starting together apply each migrati
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -234,10 +235,8 @@ class PostgresStore:
 def _rollback(connection: psycopg.Connection[Any]) -> None:
     if connection.closed or connection.broken:
         return
-    try:
+    with contextlib.suppress(psycopg.Error):  # gone: the pool discards it
         connection.execute("ROLLBACK")
-    except psycopg.Error:
-        pass  # the connection is gone; the pool discards it
 
 
 def _safe(conninfo: str) -> str:

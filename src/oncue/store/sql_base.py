@@ -4,10 +4,10 @@ Statements are written with ``?`` placeholders; the PostgreSQL driver's are subs
 per statement (a cached rewrite, :mod:`~oncue.store.placeholders`). Where a statement claims
 rows several processes may claim at once, it ends with :meth:`TxBase.claiming`: nothing on
 SQLite (its single writer lock already serialises claims), ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so two workers never claim the same row and neither waits for the other. The statements themselves live in one module per group of
-tables (:mod:`~oncue.store.sql_catalog`, :mod:`~oncue.store.sql_executions`,
-:mod:`~oncue.store.sql_work`), combined into :class:`oncue.store.sql.Tx`.
-"""
+PostgreSQL, so two workers never claim the same row and neither waits for the other. The
+statements themselves live in one module per group of tables (:mod:`~oncue.store.sql_catalog`,
+:mod:`~oncue.store.sql_executions`, :mod:`~oncue.store.sql_work`), combined into
+:class:`oncue.store.sql.Tx`."""
 
 from __future__ import annotations
 

@@ -5,15 +5,18 @@ a commit wakes the other processes' watchers."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import psycopg
 import pytest
 
-from oncue.errors import StoreError
+from oncue.errors import ExecutionAlreadyExists, StoreError
 from oncue.store import ExecutionRecord, NewTask, open_store
+from oncue.store.notifier import StoreNotifier
 from oncue.store.placeholders import to_format_style
 from oncue.store.postgres import PostgresStore, split_url
 from oncue.store.schema import MIGRATIONS, render
@@ -228,3 +231,60 @@ def test_a_dropped_connection_is_a_store_error_and_the_next_transaction_works(
             assert tx.one("SELECT 1")[0] == 1
     finally:
         store.close()
+
+
+def test_two_processes_starting_one_name_follow_start_idempotency(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    """The second insert waits for the first's commit, then: same input and running, the
+    same execution; another input, ExecutionAlreadyExists (not a unique-key error)."""
+    first, second = stores
+    outcomes: list[str] = []
+
+    def start_again(record: ExecutionRecord) -> None:
+        try:
+            with second.transaction() as tx:
+                tx.insert_execution(record)
+            outcomes.append("same execution")
+        except ExecutionAlreadyExists:
+            outcomes.append("already exists")
+
+    for record in (execution("arn:e:same"), replace(execution("arn:e:other"), input="[1]")):
+        with first.transaction() as tx:
+            tx.insert_execution(replace(record, input="{}"))
+            thread = threading.Thread(target=start_again, args=(record,))
+            thread.start()
+            thread.join(0.3)
+            assert thread.is_alive()  # waiting for this transaction's commit
+        thread.join(10)
+    assert outcomes == ["same execution", "already exists"]
+
+
+async def test_the_store_notifier_returns_when_another_process_commits(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = stores
+    notifier = StoreNotifier(first, "engine")
+    waiting = asyncio.ensure_future(notifier())
+    await asyncio.sleep(0)
+    assert await asyncio.to_thread(first.wait_listening)
+    assert not waiting.done()
+    with second.transaction() as tx:
+        tx.insert_execution(execution("arn:e:1"))
+        tx.add_tasks(
+            [
+                NewTask(
+                    execution_arn="arn:e:1",
+                    task_id="k",
+                    kind="handler",
+                    target="fn",
+                    resource="arn:r",
+                    payload="{}",
+                    state_name="S",
+                    attempt=0,
+                )
+            ],
+            now=0.0,
+        )  # nobody holds it: other workers must hear of it
+    await asyncio.wait_for(waiting, 5)
+    notifier.close()

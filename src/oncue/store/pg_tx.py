@@ -44,11 +44,12 @@ from typing import Any
 
 import psycopg
 
-from oncue.errors import StoreError
+from oncue.errors import ExecutionAlreadyExists, StoreError
 from oncue.store.placeholders import to_format_style
-from oncue.store.records import ExecutionUpdate, Message, NewTask, TaskClaim
+from oncue.store.records import ExecutionRecord, ExecutionUpdate, Message, NewTask, TaskClaim
 from oncue.store.sql import Tx
 from oncue.store.sql_base import Cursor
+from oncue.store.sql_executions import _EXECUTION_COLUMNS
 from oncue.store.sql_work import _TASK_COLUMNS, _claim
 
 __all__ = ["FencedOut", "PgTx", "wake_topic"]
@@ -258,6 +259,46 @@ class PgTx(Tx):
         if self.messaged - self.locked:
             topics.add("engine")
         return topics
+
+    # --- executions ----------------------------------------------------------------------
+
+    def insert_execution(self, r: ExecutionRecord) -> None:
+        """Two processes starting the same name at once: the second waits for the first's
+        commit and then follows StartExecution's idempotency (same input and still running:
+        the same execution, its extra start message ignored; otherwise
+        ExecutionAlreadyExists), not a unique-key error."""
+        cursor = self.run(
+            f"INSERT INTO executions ({_EXECUTION_COLUMNS}, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (arn) DO NOTHING",
+            (
+                r.arn,
+                r.name,
+                r.state_machine_arn,
+                r.revision_id,
+                r.status,
+                r.input,
+                r.start_date,
+                r.output,
+                r.error,
+                r.cause,
+                r.stop_date,
+                r.redrive_count,
+                r.redrive_date,
+                r.parent_arn,
+                r.parent_task,
+                r.parent_pattern,
+                r.trace_header,
+                r.version,
+                r.version_arn,
+                r.state,
+            ),
+        )
+        if cursor.rowcount == 1:
+            return
+        existing = self.get_execution(r.arn)  # committed by the other process meanwhile
+        if existing is None or existing.status != "RUNNING" or existing.input != r.input:
+            raise ExecutionAlreadyExists(f"Execution Already Exists: '{r.arn}'")
 
     # --- locking executions ------------------------------------------------------------
 

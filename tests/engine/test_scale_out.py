@@ -24,6 +24,7 @@ import os
 import random
 import statistics
 import subprocess
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -104,34 +105,40 @@ def test_kill_9_workers_at_random_while_they_share_postgresql(
         for child in live:
             child.wait_ready()
         began = time.monotonic()
-        arns = {}
-        for name, n in names.items():
-            response = retrying(
-                client.control.start_execution,
-                client.arn("crash-flow"),
-                json.dumps(flow_input(n)),
-                name,
-            )
-            arns[name] = response["executionArn"]
-        started = time.monotonic()
+        arns: dict[str, str] = {}
+
+        def start_all() -> None:
+            # Starts go on while workers die (an API process would keep accepting them).
+            for name, n in names.items():
+                response = retrying(
+                    client.control.start_execution,
+                    client.arn("crash-flow"),
+                    json.dumps(flow_input(n)),
+                    name,
+                )
+                arns[name] = response["executionArn"]
+
+        starter = threading.Thread(target=start_all, name="starter")
+        starter.start()
         next_kill = began + KILL_EVERY
-        deadline = started + FINISH_TIMEOUT
+        deadline = began + FINISH_TIMEOUT
         while True:
             running = rows(postgres_url, "SELECT COUNT(*) FROM executions WHERE status = 'RUNNING'")
-            if running[0][0] == 0:
+            if running[0][0] == 0 and not starter.is_alive():
                 break
             assert time.monotonic() < deadline, f"{running[0][0]} executions still running"
             now = time.monotonic()
             if RESTART_POSTGRES and restarted is None and len(kills) >= 2:
                 restarted = restart_postgres()
             # Chaos while the bulk runs; the tail finishes undisturbed, once leases ran out.
-            if now >= next_kill and running[0][0] > EXECUTIONS // 10:
+            if now >= next_kill and (starter.is_alive() or running[0][0] > EXECUTIONS // 10):
                 victim = live.pop(rng.randrange(len(live)))
                 kills.append((time.time(), victim.pid))
                 victim.kill()
                 live.append(pool.spawn(latency=LATENCY))  # not waited for: chaos goes on
                 next_kill = now + KILL_EVERY
             time.sleep(0.05)
+        starter.join()
         finished = time.monotonic()
         for child in live:
             child.assert_alive()

@@ -58,9 +58,11 @@ def postgres_database() -> Iterator[str]:
     name = f"oncue_test_{secrets.token_hex(6)}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield with_database(POSTGRES_ADMIN_URL, name)
-        finally:
+    try:
+        yield with_database(POSTGRES_ADMIN_URL, name)
+    finally:
+        # A connection of its own: a test may have restarted the server meanwhile.
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=10) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -15,8 +15,9 @@ import psycopg
 import pytest
 
 from oncue.errors import ExecutionAlreadyExists, StoreError
-from oncue.store import ExecutionRecord, NewTask, open_store
+from oncue.store import ExecutionRecord, ExecutionUpdate, NewTask, open_store
 from oncue.store.notifier import StoreNotifier
+from oncue.store.pg_batch import plan, table_of
 from oncue.store.placeholders import to_format_style
 from oncue.store.postgres import PostgresStore, split_url
 from oncue.store.schema import MIGRATIONS, render
@@ -288,3 +289,43 @@ async def test_the_store_notifier_returns_when_another_process_commits(
         )  # nobody holds it: other workers must hear of it
     await asyncio.wait_for(waiting, 5)
     notifier.close()
+
+
+def test_queued_writes_are_regrouped_by_table_keeping_each_tables_order() -> None:
+    queued: list[tuple[str, tuple[object, ...], str | None]] = [
+        ("INSERT INTO tasks (a) VALUES (%s)", (1,), None),
+        ("UPDATE executions SET x = %s", (1,), "arn:1"),
+        ("INSERT INTO history (a) VALUES (%s)", (1,), None),
+        ("INSERT INTO tasks (a) VALUES (%s)", (2,), None),
+        ("DELETE FROM tasks WHERE a = %s", (1,), None),
+        ("SAVEPOINT sp1", (), None),
+        ("INSERT INTO tasks (a) VALUES (%s)", (3,), None),
+    ]
+    assert [(b.sql.split()[0], b.rows) for b in plan(queued)] == [
+        ("INSERT", [(1,), (2,)]),
+        ("DELETE", [(1,)]),  # after both inserts into tasks, as queued
+        ("UPDATE", [(1,)]),
+        ("INSERT", [(1,)]),
+        ("SAVEPOINT", [()]),  # nothing moves across it
+        ("INSERT", [(3,)]),
+    ]
+    assert table_of("SELECT pg_notify(%s, %s)") is None
+
+
+def test_a_stale_fenced_update_fails_the_whole_transaction(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    try:
+        with store.transaction() as tx:
+            tx.insert_execution(execution("arn:e:1"))
+            tx.insert_execution(execution("arn:e:2"))
+        updates = [
+            ExecutionUpdate(arn="arn:e:1", expected_version=0, status="RUNNING", state="{}"),
+            ExecutionUpdate(arn="arn:e:2", expected_version=7, status="RUNNING", state="{}"),
+        ]
+        with pytest.raises(StoreError, match=r"arn:e:2 changed"), store.transaction() as tx:
+            tx.fence_executions(updates)  # queued: checked when sent, at the latest at commit
+        with store.read() as tx:
+            record = tx.get_execution("arn:e:1")
+            assert record is not None and record.version == 0  # rolled back, all of it
+    finally:
+        store.close()

@@ -45,6 +45,7 @@ from typing import Any
 import psycopg
 
 from oncue.errors import ExecutionAlreadyExists, StoreError
+from oncue.store.pg_batch import BULK, plan
 from oncue.store.placeholders import to_format_style
 from oncue.store.records import ExecutionRecord, ExecutionUpdate, Message, NewTask, TaskClaim
 from oncue.store.sql import Tx
@@ -159,15 +160,26 @@ class PgTx(Tx):
             return []
         queued, self._queued = self._queued, []
         counted: list[tuple[psycopg.Cursor[Any], str]] = []
+        fenced: list[tuple[psycopg.Cursor[Any], list[str | None]]] = []
         with self.connection.pipeline():
-            for sql, params, tag in queued:
-                if tag is None:
-                    self.cursor.execute(sql, params)
+            for batch in plan(queued):
+                bulk = BULK.get(batch.sql)
+                if bulk is not None and len(batch.rows) > 1 and "" not in batch.tags:
+                    cursor = self.connection.cursor() if bulk.fenced else self.cursor
+                    cursor.execute(bulk.sql, bulk.params(batch.rows))
+                    if bulk.fenced:
+                        fenced.append((cursor, batch.tags))
+                elif batch.tags[0] is None:
+                    self.cursor.executemany(batch.sql, batch.rows)
                 else:
-                    cursor = self.connection.cursor()
-                    cursor.execute(sql, params)
-                    counted.append((cursor, tag))
+                    for params, tag in zip(batch.rows, batch.tags, strict=True):
+                        cursor = self.connection.cursor()
+                        cursor.execute(batch.sql, params)
+                        counted.append((cursor, tag or ""))
         stale = [tag for cursor, tag in counted if tag and cursor.rowcount != 1]
+        for cursor, tags in fenced:
+            changed = {row[0] for row in cursor.fetchall()}
+            stale.extend(str(tag) for tag in tags if tag not in changed)
         if stale:
             raise FencedOut(f"the execution {', '.join(stale)} changed under this transition")
         return [cursor.rowcount for cursor, tag in counted if not tag]

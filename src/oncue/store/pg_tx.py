@@ -165,10 +165,12 @@ class PgTx(Tx):
             for batch in plan(queued):
                 bulk = BULK.get(batch.sql)
                 if bulk is not None and len(batch.rows) > 1 and "" not in batch.tags:
-                    cursor = self.connection.cursor() if bulk.fenced else self.cursor
-                    cursor.execute(bulk.sql, bulk.params(batch.rows))
                     if bulk.fenced:
-                        fenced.append((cursor, batch.tags))
+                        returning = self.connection.cursor()
+                        returning.execute(bulk.sql, bulk.params(batch.rows))
+                        fenced.append((returning, batch.tags))
+                    else:
+                        self.cursor.execute(bulk.sql, bulk.params(batch.rows))
                 elif batch.tags[0] is None:
                     self.cursor.executemany(batch.sql, batch.rows)
                 else:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -457,10 +457,11 @@ class PgTx(Tx):
             f"UPDATE tasks t SET owner = ?, lease_until = ? FROM (SELECT execution_arn, task_id "
             "FROM tasks WHERE kind = 'handler' AND target = ANY(?) AND (lease_until IS NULL "
             "OR lease_until < ?) LIMIT ? FOR UPDATE SKIP LOCKED) c WHERE t.execution_arn = "
-            f"c.execution_arn AND t.task_id = c.task_id RETURNING {columns}",
+            f"c.execution_arn AND t.task_id = c.task_id RETURNING {columns}, "
+            "(SELECT e.trace_header FROM executions e WHERE e.arn = t.execution_arn)",
             (owner, until, list(targets), now, limit),
         )
-        return [_claim(row) for row in rows]
+        return [replace(_claim(row[:10]), trace_header=row[10]) for row in rows]
 
     def add_tokens(self, rows: Iterable[tuple[str, str, str]]) -> None:
         self.queue(
@@ -475,13 +476,16 @@ class PgTx(Tx):
             rows,
         )
 
-    def add_outbox(self, rows: Iterable[tuple[str, str, str, float]]) -> None:
+    def add_outbox(
+        self, rows: Iterable[tuple[str, str, str, float]], *, trace: str | None = None
+    ) -> None:
         rows = list(rows)
         if rows:
             self.wakes.add("bus")
         self.queue(
-            "INSERT INTO outbox (event_id, execution_arn, entry, created) VALUES (?, ?, ?, ?)",
-            rows,
+            "INSERT INTO outbox (event_id, execution_arn, entry, created, trace) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(*row, trace) for row in rows],
         )
 
     def claim_activity_task(self, activity_arn: str, owner: str) -> TaskClaim | None:

@@ -19,6 +19,7 @@ every other user of that server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -34,8 +35,10 @@ import pytest
 from crash_app import FLOW, LEASE_SECONDS, flow_input  # beside this file
 from test_crash import TERMINAL, Child, Workers, read_effects, reference, types
 
+from oncue.app import App
 from oncue.errors import StoreError
 from oncue.store import open_store
+from oncue.store.postgres import PostgresStore
 
 from crash_app import make_app  # isort: skip
 
@@ -191,3 +194,61 @@ def test_kill_9_workers_at_random_while_they_share_postgresql(
         f"start to all finished {finished - began:.1f} s"
     )
     assert FLOW["StartAt"] == "Add"
+
+
+async def test_a_worker_is_woken_by_another_process_not_by_its_poll(postgres_url: str) -> None:
+    """LISTEN/NOTIFY: an execution started, and a callback sent, through another store (as
+    another process would) reach an idle worker whose poll interval is far longer."""
+    definition = {
+        "StartAt": "Park",
+        "States": {
+            "Park": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": "park", "Payload": {"token.$": "$$.Task.Token"}},
+                "Next": "After",
+            },
+            "After": {
+                "Type": "Task",
+                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:after",
+                "End": True,
+            },
+        },
+    }
+    tokens: asyncio.Queue[str] = asyncio.Queue()
+    worker = App(postgres_url, poll_seconds=60.0)
+
+    @worker.handler
+    async def park(event: Any) -> Any:
+        await tokens.put(event["token"])
+
+    @worker.handler
+    async def after(event: Any) -> Any:
+        return {"done": True}
+
+    worker.state_machine("parked", definition)
+    client = App(postgres_url, strict=False)  # no handlers: another process's API
+    client.state_machine("parked", definition)
+    async with worker:
+        store = worker.store
+        assert isinstance(store, PostgresStore)
+        await asyncio.sleep(0.2)  # the worker goes idle, for up to its 60 s poll
+        assert await asyncio.to_thread(store.wait_listening)
+        began = time.monotonic()
+        arn = str(
+            (
+                await asyncio.to_thread(
+                    client.control.start_execution, client.arn("parked"), "{}", "woken"
+                )
+            )["executionArn"]
+        )
+        token = await asyncio.wait_for(tokens.get(), 5)
+        started = time.monotonic() - began
+        await asyncio.sleep(0.2)  # idle again
+        began = time.monotonic()
+        await asyncio.to_thread(client.control.send_task_success, token, "{}")
+        result = await asyncio.wait_for(worker.wait(arn), 5)
+        called_back = time.monotonic() - began
+    client.close()
+    assert result["status"] == "SUCCEEDED" and result["output"] == '{"done":true}'
+    assert started < 2 and called_back < 2  # far below the 60 s poll

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from oncue.asl.jsonutil import dumps
+from oncue.bus.archives import ArchiveMatcher, archive_event, load_archives
 from oncue.bus.entries import (
     Entry,
     EntryError,
@@ -54,6 +55,8 @@ class BusRules:
     index: RuleIndex
     rules: dict[str, RuleRecord]
     targets: dict[str, tuple[Target, ...]]
+    #: The bus's archives (:mod:`.archives`).
+    archives: tuple[ArchiveMatcher, ...] = ()
 
     def target(self, rule: str, target_id: str) -> Target | None:
         for target in self.targets.get(rule, ()):
@@ -136,6 +139,7 @@ class Router:
             index=index,
             rules=rules,
             targets={rule: tuple(found) for rule, found in targets.items()},
+            archives=load_archives(btx.tx, bus),
         )
 
     def match(self, rules: BusRules, event: dict[str, Json]) -> list[str]:
@@ -229,11 +233,44 @@ class Router:
             region=self.region,
             account=self.account,
         )
-        matched = self.match(rules, event) if len(rules.index) else []
+        return self.deliver_event(
+            btx,
+            rules,
+            event,
+            ingested=ingested.timestamp(),
+            owner=owner,
+            lease_until=lease_until,
+            leases=leases,
+        )
+
+    def deliver_event(
+        self,
+        btx: BusTx,
+        rules: BusRules,
+        event: dict[str, Json],
+        *,
+        ingested: float,
+        only: frozenset[str] | None = None,
+        matched: list[str] | None = None,
+        owner: str | None = None,
+        lease_until: float | None = None,
+        leases: Callable[[Target], bool] | None = None,
+    ) -> list[Accepted]:
+        """Archive a built event and create its deliveries: to the targets of the rules that
+        match it (of those in ``only``, when given), or of the ``matched`` rules as given (a
+        scheduled rule fires to its own targets without matching)."""
+        if matched is None:
+            matched = self.match(rules, event) if len(rules.index) else []
+            if only is not None:
+                matched = [rule for rule in matched if rule in only]
+        if not matched and not rules.archives:
+            return []  # the common case of an event nobody wants: no encoding at all
+        envelope = dumps(event)
+        archive_event(btx.tx, rules.archives, event, envelope, ingested)
         if not matched:
             return []
-        stamp = ingested.timestamp()
-        envelope = dumps(event)
+        event_id = str(event["id"])
+        bus = rules.bus
         made: list[Accepted] = []
         for rule in matched:
             arn = self.rule_arn(bus, rule)
@@ -246,7 +283,7 @@ class Router:
                     bus=bus,
                     kind=target.kind,
                     target=target.name if target.kind == "handler" else target.arn,
-                    due=stamp,
+                    due=ingested,
                     owner=owner if leased else None,
                     lease_until=lease_until if leased else None,
                 )
@@ -257,11 +294,11 @@ class Router:
                         rule_arn=arn,
                         event=event,
                         envelope=envelope,
-                        ingested=stamp,
+                        ingested=ingested,
                     )
                 )
         if made:
-            btx.insert_events([(event_id, bus, envelope, stamp)])
+            btx.insert_events([(event_id, bus, envelope, ingested)])
             btx.insert_deliveries(a.delivery for a in made)
         return made
 

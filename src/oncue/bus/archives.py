@@ -101,9 +101,9 @@ def archive_event(
     return len(keep)
 
 
-def prune(tx: Tx, now: datetime, limit: int) -> int:
-    """Delete archived events past their archive's retention (at most ``limit``)."""
-    return ArchiveTx(tx).prune_archived(now.timestamp(), limit)
+def prune(tx: Tx, now: datetime) -> int:
+    """Delete archived events past their archive's retention."""
+    return ArchiveTx(tx).prune_archived(now.timestamp())
 
 
 def iter_archived(

@@ -252,21 +252,23 @@ class Router:
         ingested: float,
         only: frozenset[str] | None = None,
         matched: list[str] | None = None,
+        archive: bool = True,
         owner: str | None = None,
         lease_until: float | None = None,
         leases: Callable[[Target], bool] | None = None,
     ) -> list[Accepted]:
         """Archive a built event and create its deliveries: to the targets of the rules that
         match it (of those in ``only``, when given), or of the ``matched`` rules as given (a
-        scheduled rule fires to its own targets without matching)."""
+        scheduled rule fires to its own targets without matching, and is not archived)."""
         if matched is None:
             matched = self.match(rules, event) if len(rules.index) else []
             if only is not None:
                 matched = [rule for rule in matched if rule in only]
-        if not matched and not rules.archives:
+        archives = rules.archives if archive else ()
+        if not matched and not archives:
             return []  # the common case of an event nobody wants: no encoding at all
         envelope = dumps(event)
-        archive_event(btx.tx, rules.archives, event, envelope, ingested)
+        archive_event(btx.tx, archives, event, envelope, ingested)
         if not matched:
             return []
         event_id = str(event["id"])

@@ -42,7 +42,11 @@ from oncue.bus.naming import (
     encode_page_token,
     resolve_bus,
 )
+from oncue.bus.archive_api import ArchiveApi
+from oncue.bus.connections import ConnectionApi
+from oncue.bus.replays import ReplayApi
 from oncue.bus.router import Router
+from oncue.bus.scheduler import plan
 from oncue.bus.schedule import parse_schedule
 from oncue.bus.targets import MAX_TARGETS_PER_RULE, parse_target, target_document
 from oncue.errors import (
@@ -84,8 +88,10 @@ def _page(token: str | None) -> str:
     return after
 
 
-class EventBus:
-    """Event buses, rules, targets and PutEvents; dead letters and internal queues."""
+class EventBus(ArchiveApi, ReplayApi, ConnectionApi):
+    """Event buses, rules, targets and PutEvents; dead letters and internal queues; archives
+    and replays (:mod:`.archive_api`, :mod:`.replays`); connections and API destinations
+    (:mod:`.connections`)."""
 
     def __init__(
         self,
@@ -248,6 +254,8 @@ class EventBus:
                     created=existing.created if existing is not None else now,
                 )
             )
+            created = existing.created if existing is not None else now
+            plan(btx.tx, bus, name, schedule_expression, created, now)
             self._changed(btx, bus)
         return {"RuleArn": self.router.rule_arn(bus, name)}
 
@@ -333,6 +341,7 @@ class EventBus:
             if btx.target_ids(bus, name):
                 raise ValidationException("Rule can't be deleted since it has targets.")
             btx.delete_rule(bus, name)
+            plan(btx.tx, bus, name, None, 0.0, 0.0)
             self._changed(btx, bus)
         return {}
 

@@ -173,19 +173,18 @@ class ArchiveTx:
             )
         return [read(ArchivedEvent, row) for row in rows]
 
-    def prune_archived(self, now: float, limit: int) -> int:
-        """Delete up to ``limit`` events past their archive's retention; how many went."""
-        rows = self.tx.all(
-            "SELECT e.archive, e.event_id FROM bus_archived_events e JOIN bus_archives a "
-            "ON a.name = e.archive WHERE a.retention_days > 0 "
-            "AND e.ingested < ? - a.retention_days * 86400 LIMIT ?",
-            (now, limit),
-        )
-        self.tx.many(
-            "DELETE FROM bus_archived_events WHERE archive = ? AND event_id = ?",
-            [(row[0], row[1]) for row in rows],
-        )
-        return len(rows)
+    def prune_archived(self, now: float) -> int:
+        """Delete the events past their archive's retention; how many went."""
+        gone = 0
+        for name, days in self.tx.all(
+            "SELECT name, retention_days FROM bus_archives WHERE retention_days > 0"
+        ):
+            cursor = self.tx.run(
+                "DELETE FROM bus_archived_events WHERE archive = ? AND ingested < ?",
+                (name, now - days * 86400),
+            )
+            gone += max(cursor.rowcount, 0)
+        return gone
 
     # --- replays -----------------------------------------------------------------------
 

@@ -148,7 +148,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
                 PRIMARY KEY (archive, event_id))""",
             "CREATE INDEX bus_archived_by_time ON bus_archived_events (archive, event_time, "
             "event_id)",
-            "CREATE INDEX bus_archived_by_ingested ON bus_archived_events (ingested)",
+            "CREATE INDEX bus_archived_by_ingested ON bus_archived_events (archive, ingested)",
             # A replay's progress is its cursor: the (event_time, event_id) of the last event
             # it replayed, committed with the deliveries that event made.
             """CREATE TABLE bus_replays (

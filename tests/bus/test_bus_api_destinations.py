@@ -107,7 +107,7 @@ def server() -> Iterator[Server]:
             status = state.statuses.pop(0) if state.statuses else 200
             self._answer(status, {"ok": status < 400})
 
-        do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = _handle
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"

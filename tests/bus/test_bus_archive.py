@@ -303,9 +303,7 @@ def test_rules_can_tell_replayed_events_apart(
     c = cycle(store)
     run(c, clock)
     assert drain(bus, "replays") == []
-    bus.start_replay(
-        "again", ACCOUNT + "archive/orders", minute(0), minute(2), {"Arn": "default"}
-    )
+    bus.start_replay("again", ACCOUNT + "archive/orders", minute(0), minute(2), {"Arn": "default"})
     run(c, clock)
     assert [e["replay-name"] for e in drain(bus, "replays")] == ["again"]
 
@@ -357,7 +355,9 @@ def test_cancelling_a_replay_stops_it(
     bus: EventBus, store: SQLiteStore, clock: VirtualClock
 ) -> None:
     _replay_setup(bus, store, clock)
-    bus.start_replay("stop-me", ACCOUNT + "archive/orders", minute(0), minute(10), {"Arn": "default"})
+    bus.start_replay(
+        "stop-me", ACCOUNT + "archive/orders", minute(0), minute(10), {"Arn": "default"}
+    )
     c = cycle(store, batch=4)
     run(c, clock)
     assert bus.cancel_replay("stop-me") == {
@@ -378,7 +378,9 @@ def test_a_replay_whose_archive_is_deleted_fails(
     bus: EventBus, store: SQLiteStore, clock: VirtualClock
 ) -> None:
     _replay_setup(bus, store, clock)
-    bus.start_replay("orphan", ACCOUNT + "archive/orders", minute(0), minute(10), {"Arn": "default"})
+    bus.start_replay(
+        "orphan", ACCOUNT + "archive/orders", minute(0), minute(10), {"Arn": "default"}
+    )
     bus.delete_archive("orders")
     run(cycle(store), clock)
     described = bus.describe_replay("orphan")
@@ -400,12 +402,15 @@ def test_start_replay_validates_like_eventbridge(
         bus.start_replay("r", archive, minute(0), minute(5), {"Arn": ACCOUNT + "event-bus/other"})
     with pytest.raises(ValidationException, match="not a rule of event bus default"):
         bus.start_replay(
-            "r", archive, minute(0), minute(5),
+            "r",
+            archive,
+            minute(0),
+            minute(5),
             {"Arn": "default", "FilterArns": [ACCOUNT + "rule/other/x"]},
         )
     with pytest.raises(ValidationException, match="EventSourceArn"):
         bus.start_replay("r", "orders", minute(0), minute(5), {"Arn": "default"})
-    with pytest.raises(ValidationException, match="Destination.Arn"):
+    with pytest.raises(ValidationException, match=r"Destination\.Arn"):
         bus.start_replay("r", archive, minute(0), minute(5), {})
     with pytest.raises(ResourceNotFoundException):
         bus.start_replay("r", ACCOUNT + "archive/none", minute(0), minute(5), {"Arn": "default"})
@@ -422,7 +427,9 @@ async def test_a_running_dispatcher_replays_to_handlers(
 
     seen: list[tuple[int, str | None]] = []
     bus.put_rule("handle", event_pattern=ORDERS)
-    bus.put_targets("handle", [{"Id": "h", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:h"}])
+    bus.put_targets(
+        "handle", [{"Id": "h", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:h"}]
+    )
     bus.create_archive("orders", "default")
     dispatcher = Dispatcher(
         store,
@@ -438,7 +445,9 @@ async def test_a_running_dispatcher_replays_to_handlers(
         bus.put_events([entry(n, minute(n)) for n in range(5)])
         while len(seen) < 5:
             await asyncio.sleep(0.005)
-        bus.start_replay("all", ACCOUNT + "archive/orders", minute(0), minute(5), {"Arn": "default"})
+        bus.start_replay(
+            "all", ACCOUNT + "archive/orders", minute(0), minute(5), {"Arn": "default"}
+        )
         while len(seen) < 10:
             await asyncio.sleep(0.005)
     finally:

@@ -90,7 +90,14 @@ def test_a_rate_rule_fires_its_scheduled_event_on_its_grid(
     assert tick(c, clock, 1) == 1
     (event,) = fired(bus)
     assert set(event) == {
-        "version", "id", "detail-type", "source", "account", "time", "region", "resources",
+        "version",
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "resources",
         "detail",
     }
     assert event["detail-type"] == "Scheduled Event"
@@ -138,9 +145,7 @@ def test_a_cron_rule_fires_at_its_times(
     ]
 
 
-def test_an_at_schedule_fires_once(
-    bus: EventBus, store: SQLiteStore, clock: VirtualClock
-) -> None:
+def test_an_at_schedule_fires_once(bus: EventBus, store: SQLiteStore, clock: VirtualClock) -> None:
     scheduled(bus, "once", "at(2025-03-03T10:00:00)")
     c = cycle(store)
     assert tick(c, clock, 3600) == 1

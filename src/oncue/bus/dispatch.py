@@ -33,8 +33,8 @@ from oncue.bus import deadletters
 from oncue.bus.clock import Clock, SystemClock
 from oncue.bus.cycle import Cycle, CycleOutcome, PutRequest, Result
 from oncue.bus.delivery import StartExecution, Work, render
-from oncue.bus.http_target import ApiCaller
 from oncue.bus.handlers import DeliveryContext, Failure, Handler, call_handler, payload_of
+from oncue.bus.http_target import ApiCaller
 from oncue.bus.router import Router
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusTx, DeliveryKey

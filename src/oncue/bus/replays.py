@@ -72,8 +72,7 @@ def _rule_name(rule_arn: str, bus: str) -> str:
     rule_bus, _, name = path.rpartition("/")
     if (rule_bus or "default") != bus:
         raise ValidationException(
-            f"Parameter FilterArns is not valid: rule {rule_arn} is not a rule of event bus "
-            f"{bus}."
+            f"Parameter FilterArns is not valid: rule {rule_arn} is not a rule of event bus {bus}."
         )
     return name
 
@@ -250,9 +249,7 @@ def run_replays(tx: Tx, router: Router, now: datetime, batch: int) -> tuple[int,
     for replay in archives.active_replays():
         name = replay.name
         if replay.state == "CANCELLING":
-            archives.set_replay_state(
-                name, "CANCELLED", None, expect=("CANCELLING",), end=moment
-            )
+            archives.set_replay_state(name, "CANCELLED", None, expect=("CANCELLING",), end=moment)
             continue
         room = batch - done
         if room <= 0:

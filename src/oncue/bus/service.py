@@ -29,7 +29,9 @@ from datetime import datetime
 from typing import Final
 
 from oncue.bus import deadletters, queues
+from oncue.bus.archive_api import ArchiveApi
 from oncue.bus.clock import Clock, SystemClock
+from oncue.bus.connections import ConnectionApi
 from oncue.bus.naming import (
     DEFAULT_BUS,
     MAX_DESCRIPTION,
@@ -42,12 +44,10 @@ from oncue.bus.naming import (
     encode_page_token,
     resolve_bus,
 )
-from oncue.bus.archive_api import ArchiveApi
-from oncue.bus.connections import ConnectionApi
 from oncue.bus.replays import ReplayApi
 from oncue.bus.router import Router
-from oncue.bus.scheduler import plan
 from oncue.bus.schedule import parse_schedule
+from oncue.bus.scheduler import plan
 from oncue.bus.targets import MAX_TARGETS_PER_RULE, parse_target, target_document
 from oncue.errors import (
     LimitExceededException,

@@ -55,8 +55,7 @@ class ConnectionTx:
     def put_connection(self, r: ConnectionRecord) -> None:
         self.tx.run("DELETE FROM bus_connections WHERE name = ?", (r.name,))
         self.tx.run(
-            f"INSERT INTO bus_connections ({_CONNECTION}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO bus_connections ({_CONNECTION}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             astuple(r),
         )
 

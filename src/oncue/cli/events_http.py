@@ -63,7 +63,8 @@ def _auth_options(function: click.decorators.FC) -> click.decorators.FC:
 
 @click.group("connections")
 def connections() -> None:
-    """Connections (how API destinations authorize): create, describe, list, delete."""
+    """Connections (how API destinations authorize): create, describe, list, update,
+    delete."""
 
 
 @connections.command("create")
@@ -154,6 +155,59 @@ def list_connections(
         ],
     )
     print_next(response)
+
+
+@connections.command("update")
+@click.argument("name")
+@click.option(
+    "--auth-type",
+    default=None,
+    type=click.Choice(["BASIC", "API_KEY", "OAUTH_CLIENT_CREDENTIALS"]),
+)
+@_auth_options
+@click.option("--description", default=None)
+@database_option
+@json_option
+@api_errors
+def update_connection(
+    name: str,
+    auth_type: str | None,
+    auth_json: str | None,
+    username: str | None,
+    password: str | None,
+    key_name: str | None,
+    key_value: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    token_endpoint: str | None,
+    token_method: str,
+    description: str | None,
+    database_url: str,
+    as_json: bool,
+) -> None:
+    """UpdateConnection: change what is given (a password alone, say), keep the rest."""
+    text = json_text(auth_json, None, "auth parameters")
+    auth: dict[str, Json] = loads(text) if text is not None else {}
+    given = {
+        "BasicAuthParameters": {"Username": username, "Password": password},
+        "ApiKeyAuthParameters": {"ApiKeyName": key_name, "ApiKeyValue": key_value},
+    }
+    for section, values in given.items():
+        present = {k: v for k, v in values.items() if v is not None}
+        if present:
+            auth[section] = present
+    oauth: dict[str, Json] = {}
+    client = {k: v for k, v in (("ClientID", client_id), ("ClientSecret", client_secret)) if v}
+    if client:
+        oauth["ClientParameters"] = client
+    if token_endpoint is not None:
+        oauth["AuthorizationEndpoint"] = token_endpoint
+        oauth["HttpMethod"] = token_method
+    if oauth:
+        auth["OAuthParameters"] = oauth
+    response = open_bus(database_url).update_connection(name, description, auth_type, auth or None)
+    if as_json:
+        emit_json(response)
 
 
 @connections.command("delete")

@@ -1,4 +1,4 @@
-"""Connections and API destinations in EventBridge's shapes (:class:`ConnectionApi`, part of
+"""Connections in EventBridge's shapes (:class:`ConnectionApi`, part of
 :class:`~oncue.bus.service.EventBus`).
 
 *Connections for API destination targets*: a connection holds how to authorize requests —
@@ -8,11 +8,8 @@
 HttpMethod, OAuthHttpParameters) — plus ``InvocationHttpParameters`` added to every request.
 EventBridge keeps the secrets in Secrets Manager and never returns them: DescribeConnection
 shows the user name, the key name, the client id and the parameters not marked
-``IsValueSecret``. oncue keeps them in its database.
-
-An *API destination* is an HTTP endpoint (``InvocationEndpoint``, ``*`` wildcards filled from a
-target's ``PathParameterValues``), an ``HttpMethod``, a connection and an
-``InvocationRateLimitPerSecond`` (default 300). Delivery is :mod:`.http_target`'s.
+``IsValueSecret``. oncue keeps them in its database. API destinations, which use connections,
+are :mod:`.api_destinations`; delivery is :mod:`.http_target`'s.
 """
 
 from __future__ import annotations
@@ -29,7 +26,6 @@ from oncue.bus.resources import (
     arn,
     check_description,
     check_name,
-    name_from_arn,
     next_token,
     page_after,
 )
@@ -39,14 +35,15 @@ from oncue.errors import (
     ValidationException,
 )
 from oncue.store.base import Store
-from oncue.store.bus_api_sql import ApiDestinationRecord, ConnectionRecord, ConnectionTx
+from oncue.store.bus_api_sql import ConnectionRecord, ConnectionTx
 from oncue.types import Json
 
 __all__ = [
     "AUTHORIZATION_TYPES",
     "CONNECTION_STATES",
-    "HTTP_METHODS",
+    "ENDPOINT",
     "ConnectionApi",
+    "next_token_for",
     "public_auth",
 ]
 
@@ -66,10 +63,8 @@ CONNECTION_STATES: Final = (
     "ACTIVE",
     "FAILED_CONNECTIVITY",
 )
-HTTP_METHODS: Final = ("POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE")
 _OAUTH_METHODS: Final = ("GET", "POST", "PUT")
-_ENDPOINT: Final = re.compile(r"https?://[^\s]{1,2040}")
-_DEFAULT_RATE: Final = 300
+ENDPOINT: Final = re.compile(r"https?://[^\s]{1,2040}")
 
 
 def _invalid(message: str) -> ValidationException:
@@ -99,7 +94,7 @@ def _check_auth(kind: object, auth: object) -> dict[str, Any]:
             raise _invalid("OAuthParameters.ClientParameters needs ClientID and ClientSecret.")
         if section["HttpMethod"] not in _OAUTH_METHODS:
             raise _invalid("OAuthParameters.HttpMethod must be GET, POST or PUT.")
-        if not _ENDPOINT.fullmatch(section["AuthorizationEndpoint"]):
+        if not ENDPOINT.fullmatch(section["AuthorizationEndpoint"]):
             raise _invalid("OAuthParameters.AuthorizationEndpoint must be an HTTP(S) URL.")
     return dict(auth)
 
@@ -148,7 +143,7 @@ def public_auth(kind: str, auth: Mapping[str, Json]) -> dict[str, Json]:
 
 
 class ConnectionApi:
-    """Connections and API destinations; mixed into :class:`~oncue.bus.service.EventBus`."""
+    """The connection actions; mixed into :class:`~oncue.bus.service.EventBus`."""
 
     store: Store
     clock: Clock
@@ -293,175 +288,6 @@ class ConnectionApi:
             r = self._connection(ctx, name)
             ctx.delete_connection(name)
         return {**self._connection_times(r), "ConnectionState": "DELETING"}
-
-    # --- API destinations --------------------------------------------------------------
-
-    def _destination(self, ctx: ConnectionTx, name: str) -> ApiDestinationRecord:
-        record = ctx.get_destination(name)
-        if record is None:
-            raise ResourceNotFoundException(f"An api-destination '{name}' does not exist.")
-        return record
-
-    def _destination_document(self, r: ApiDestinationRecord) -> dict[str, Json]:
-        document: dict[str, Json] = {"ApiDestinationArn": r.arn, "Name": r.name}
-        if r.description is not None:
-            document["Description"] = r.description
-        document.update(
-            {
-                "ApiDestinationState": r.state,
-                "ConnectionArn": r.connection,
-                "InvocationEndpoint": r.endpoint,
-                "HttpMethod": r.http_method,
-                "InvocationRateLimitPerSecond": r.rate_limit,
-                "CreationTime": r.creation_time,
-                "LastModifiedTime": r.last_modified,
-            }
-        )
-        return document
-
-    def _check_destination(
-        self, ctx: ConnectionTx, connection_arn: object, endpoint: object, method: object
-    ) -> str:
-        connection = name_from_arn(connection_arn, "connection", "ConnectionArn")
-        self._connection(ctx, connection)
-        if not isinstance(endpoint, str) or not _ENDPOINT.fullmatch(endpoint):
-            raise _invalid(f"Parameter InvocationEndpoint is not a valid URL: {endpoint!r}.")
-        if method not in HTTP_METHODS:
-            raise _invalid(
-                f"Value '{method}' at 'httpMethod' failed to satisfy constraint: Member must "
-                f"satisfy enum value set: [{', '.join(HTTP_METHODS)}]"
-            )
-        return str(connection_arn)
-
-    def create_api_destination(
-        self,
-        name: str,
-        connection_arn: str,
-        invocation_endpoint: str,
-        http_method: str,
-        invocation_rate_limit_per_second: int | None = None,
-        description: str | None = None,
-    ) -> dict[str, Json]:
-        check_name(name, "name")
-        check_description(description)
-        rate = _rate(invocation_rate_limit_per_second)
-        now = self.clock.now().timestamp()
-        with self.store.transaction() as tx:
-            ctx = ConnectionTx(tx)
-            self._check_destination(ctx, connection_arn, invocation_endpoint, http_method)
-            if ctx.get_destination(name) is not None:
-                raise ResourceAlreadyExistsException(f"An api-destination {name} already exists.")
-            record = ApiDestinationRecord(
-                name=name,
-                arn=arn(self.region, self.account, "api-destination", name, str(uuid.uuid4())),
-                description=description,
-                connection=connection_arn,
-                endpoint=invocation_endpoint,
-                http_method=http_method,
-                rate_limit=rate,
-                state="ACTIVE",
-                creation_time=now,
-                last_modified=now,
-            )
-            ctx.put_destination(record)
-        return {
-            "ApiDestinationArn": record.arn,
-            "ApiDestinationState": "ACTIVE",
-            "CreationTime": now,
-            "LastModifiedTime": now,
-        }
-
-    def describe_api_destination(self, name: str) -> dict[str, Json]:
-        check_name(name, "name")
-        with self.store.read() as tx:
-            return self._destination_document(self._destination(ConnectionTx(tx), name))
-
-    def list_api_destinations(
-        self,
-        name_prefix: str | None = None,
-        connection_arn: str | None = None,
-        next_token: str | None = None,
-        limit: int | None = None,
-    ) -> dict[str, Json]:
-        count = check_limit(limit)
-        with self.store.read() as tx:
-            rows = ConnectionTx(tx).list_destinations(
-                name_prefix or "", connection_arn, page_after(next_token), count + 1
-            )
-        documents = []
-        for r in rows[:count]:
-            document = self._destination_document(r)
-            document.pop("Description", None)
-            documents.append(document)
-        response: dict[str, Json] = {"ApiDestinations": documents}
-        token = next_token_for([r.name for r in rows], count)
-        if token is not None:
-            response["NextToken"] = token
-        return response
-
-    def update_api_destination(
-        self,
-        name: str,
-        description: str | None = None,
-        connection_arn: str | None = None,
-        invocation_endpoint: str | None = None,
-        http_method: str | None = None,
-        invocation_rate_limit_per_second: int | None = None,
-    ) -> dict[str, Json]:
-        check_name(name, "name")
-        check_description(description)
-        with self.store.transaction() as tx:
-            ctx = ConnectionTx(tx)
-            r = self._destination(ctx, name)
-            connection = connection_arn or r.connection
-            endpoint = invocation_endpoint or r.endpoint
-            method = http_method or r.http_method
-            self._check_destination(ctx, connection, endpoint, method)
-            rate = (
-                _rate(invocation_rate_limit_per_second)
-                if invocation_rate_limit_per_second is not None
-                else r.rate_limit
-            )
-            now = self.clock.now().timestamp()
-            ctx.put_destination(
-                ApiDestinationRecord(
-                    name=name,
-                    arn=r.arn,
-                    description=description if description is not None else r.description,
-                    connection=connection,
-                    endpoint=endpoint,
-                    http_method=method,
-                    rate_limit=rate,
-                    state=r.state,
-                    creation_time=r.creation_time,
-                    last_modified=now,
-                )
-            )
-        return {
-            "ApiDestinationArn": r.arn,
-            "ApiDestinationState": r.state,
-            "CreationTime": r.creation_time,
-            "LastModifiedTime": now,
-        }
-
-    def delete_api_destination(self, name: str) -> dict[str, Json]:
-        check_name(name, "name")
-        with self.store.transaction() as tx:
-            ctx = ConnectionTx(tx)
-            self._destination(ctx, name)
-            ctx.delete_destination(name)
-        return {}
-
-
-def _rate(value: object) -> int:
-    if value is None:
-        return _DEFAULT_RATE
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _invalid(
-            f"1 validation error detected: Value '{value}' at 'invocationRateLimitPerSecond' "
-            "failed to satisfy constraint: Member must have value greater than or equal to 1"
-        )
-    return value
 
 
 def next_token_for(names: list[str], count: int) -> str | None:

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Final
 
 from oncue.bus import deadletters, queues
+from oncue.bus.api_destinations import ApiDestinationApi
 from oncue.bus.archive_api import ArchiveApi
 from oncue.bus.clock import Clock, SystemClock
 from oncue.bus.connections import ConnectionApi
@@ -88,10 +89,10 @@ def _page(token: str | None) -> str:
     return after
 
 
-class EventBus(ArchiveApi, ReplayApi, ConnectionApi):
+class EventBus(ArchiveApi, ReplayApi, ConnectionApi, ApiDestinationApi):
     """Event buses, rules, targets and PutEvents; dead letters and internal queues; archives
     and replays (:mod:`.archive_api`, :mod:`.replays`); connections and API destinations
-    (:mod:`.connections`)."""
+    (:mod:`.connections`, :mod:`.api_destinations`)."""
 
     def __init__(
         self,

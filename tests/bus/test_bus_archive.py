@@ -29,6 +29,7 @@ from oncue.errors import (
     ValidationException,
 )
 from oncue.store import SQLiteStore
+from oncue.store.bus_archive_sql import ArchiveTx
 
 ACCOUNT = "arn:aws:events:us-east-1:123456789012:"
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:"
@@ -455,3 +456,28 @@ async def test_a_running_dispatcher_replays_to_handlers(
         await task
     assert sorted(o for o, name in seen if name == "all") == [0, 1, 2, 3, 4]
     assert bus.describe_replay("all")["State"] == "COMPLETED"
+
+
+def test_two_dispatchers_never_replay_the_same_batch(
+    bus: EventBus, store: SQLiteStore, clock: VirtualClock, path: Path
+) -> None:
+    _replay_setup(bus, store, clock)
+    bus.start_replay(
+        "shared", ACCOUNT + "archive/orders", minute(0), minute(10), {"Arn": "default"}
+    )
+    with store.read() as tx:
+        stale = ArchiveTx(tx).get_replay("shared")
+    other = SQLiteStore(f"sqlite:///{path}")
+    try:
+        cycles = [cycle(store, batch=3), cycle(other, batch=3)]
+        turn = 0
+        while bus.describe_replay("shared")["State"] != "COMPLETED":
+            run(cycles[turn % 2], clock)
+            turn += 1
+    finally:
+        other.close()
+    assert sorted(e["detail"]["order"] for e in drain(bus, "replayed")) == list(range(10))
+    # A dispatcher that read the replay before another moved it cannot move it again.
+    assert stale is not None and stale.cursor_id is None
+    with store.transaction() as tx:
+        assert not ArchiveTx(tx).advance_replay("shared", stale.cursor_id, (0.0, "x"), 3)

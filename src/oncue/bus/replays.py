@@ -15,7 +15,8 @@ replay work of a dispatcher cycle (:func:`run_replays`).
 
 Progress is durable: each cycle replays a batch and moves the replay's cursor in the same
 transaction that creates the replayed deliveries, so after a crash the replay resumes after the
-last committed batch, and no event is replayed twice. A replayed event gets a new id (derived
+last committed batch, and no event is replayed twice. The cursor moves by compare-and-set before
+the batch is delivered, so two dispatchers never replay the same batch. A replayed event gets a new id (derived
 from the replay name and the original id, so the same on a resumed batch), because the original
 may still be pending in the bus, and because a handler that deduplicates on the event id must
 see a replay as a new delivery.
@@ -277,13 +278,16 @@ def run_replays(tx: Tx, router: Router, now: datetime, batch: int) -> tuple[int,
             after=after,
             limit=room,
         )
-        for row in page:
-            event = loads(row.envelope)
-            event["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"oncue:replay:{name}/{row.event_id}"))
-            event[REPLAY_NAME] = name
-            router.deliver_event(btx, rules, event, ingested=moment, only=only)
         if page:
-            archives.advance_replay(name, (page[-1].event_time, page[-1].event_id), len(page))
+            last = (page[-1].event_time, page[-1].event_id)
+            if not archives.advance_replay(name, replay.cursor_id, last, len(page)):
+                continue  # another dispatcher took this batch
+            for row in page:
+                event = loads(row.envelope)
+                key = f"oncue:replay:{name}/{row.event_id}"
+                event["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+                event[REPLAY_NAME] = name
+                router.deliver_event(btx, rules, event, ingested=moment, only=only)
             done += len(page)
         if len(page) < room:
             archives.set_replay_state(name, "COMPLETED", None, expect=_ACTIVE, end=moment)

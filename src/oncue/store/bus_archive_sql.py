@@ -228,12 +228,18 @@ class ArchiveTx:
         )
         return cursor.rowcount > 0
 
-    def advance_replay(self, name: str, cursor: tuple[float, str], count: int) -> None:
-        self.tx.run(
+    def advance_replay(
+        self, name: str, expected: str | None, cursor: tuple[float, str], count: int
+    ) -> bool:
+        """Compare and set: move the replay's cursor from ``expected`` (the event id it was
+        read at) to ``cursor``; False when another dispatcher moved it first, so that only one
+        of them replays a batch."""
+        moved = self.tx.run(
             "UPDATE bus_replays SET cursor_time = ?, cursor_id = ?, last_replayed = ?, "
-            "replayed = replayed + ? WHERE name = ?",
-            (cursor[0], cursor[1], cursor[0], count, name),
+            "replayed = replayed + ? WHERE name = ? AND COALESCE(cursor_id, '') = ?",
+            (cursor[0], cursor[1], cursor[0], count, name, expected or ""),
         )
+        return moved.rowcount > 0
 
     # --- rule schedules ----------------------------------------------------------------
 

@@ -10,11 +10,15 @@ Run: ``.venv/bin/python benchmarks/bench_archive.py`` (``--events`` to resize).
 3. Replay: archived events replayed per second by dispatcher cycles (batch 500), each replayed
    event delivered to an internal queue inside the cycle's transaction.
 4. Schedules: the time one cycle takes to fire 100 due scheduled rules.
+5. Group commit: PutEvents through ``Dispatcher.put_events`` (200 producers, one entry per
+   call) to a Python handler, events per second until every delivery is recorded, without and
+   with an archive keeping every event.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import tempfile
 import time
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from oncue.bus.cycle import Cycle
+from oncue.bus.dispatch import Dispatcher
 from oncue.bus.router import Router
 from oncue.bus.service import EventBus
 from oncue.clock import VirtualClock
@@ -72,6 +77,42 @@ def publish(
     return events / (time.perf_counter() - began), bus, clock
 
 
+async def delivered(path: Path, events: int, archive: bool) -> float:
+    """Events per second from PutEvents (group-committed) to the handler."""
+    store = SQLiteStore(f"sqlite:///{path}")
+    bus = EventBus(store)
+    bus.put_rule("orders", event_pattern=json.dumps({"source": ["shop"]}))
+    bus.put_targets("orders", [{"Id": "h", "Arn": FN + "sink"}])
+    if archive:
+        bus.create_archive("all", "default")
+    received = 0
+    done = asyncio.Event()
+
+    async def sink(event: Any) -> None:
+        nonlocal received
+        received += 1
+        if received >= events:
+            done.set()
+
+    dispatcher = Dispatcher(store, {"sink": sink}, concurrency=1000)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(dispatcher.run(stop))
+    numbers = iter(range(events))
+
+    async def producer() -> None:
+        for n in numbers:
+            await dispatcher.put_events([entry(n)])
+
+    began = time.perf_counter()
+    await asyncio.gather(*(producer() for _ in range(200)))
+    await done.wait()
+    elapsed = time.perf_counter() - began
+    stop.set()
+    await runner
+    store.close()
+    return events / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
@@ -118,6 +159,11 @@ def main() -> None:
         began = time.perf_counter()
         fired = c.run([], [], claim=True, room=1000, now=clock.now()).fired
         print(f"one cycle firing {fired} schedules: {(time.perf_counter() - began) * 1000:.1f} ms")
+
+        without = asyncio.run(delivered(base / "gc-plain.db", args.events, archive=False))
+        with_archive = asyncio.run(delivered(base / "gc-archive.db", args.events, archive=True))
+        print(f"PutEvents to handler, group commit, no archive: {without:>8,.0f} events/s")
+        print(f"PutEvents to handler, group commit, archived:   {with_archive:>8,.0f} events/s")
 
 
 if __name__ == "__main__":

@@ -291,6 +291,7 @@ async def test_basic_auth_delivery_with_http_parameters(
     assert request["headers"]["x-source"] == "shop"
     assert request["headers"]["x-fixed"] == "yes"
     assert request["headers"]["content-type"] == "application/json; charset=utf-8"
+    assert request["headers"]["user-agent"] == "Amazon/EventBridge/ApiDestinations"
     body = json.loads(request["body"])
     assert body["id"] == response["Entries"][0]["EventId"]
     assert body["detail"] == {"order": 42}

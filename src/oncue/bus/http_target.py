@@ -4,7 +4,8 @@
 
 - the request goes to the destination's ``InvocationEndpoint`` (``*`` wildcards filled from the
   target's ``PathParameterValues``) with its ``HttpMethod``; the body is the target's input
-  (the event by default), ``Content-Type: application/json; charset=utf-8``; the connection's
+  (the event by default), ``Content-Type: application/json; charset=utf-8`` and
+  ``User-Agent: Amazon/EventBridge/ApiDestinations`` as EventBridge sends; the connection's
   ``InvocationHttpParameters`` and the target's ``HeaderParameters`` and
   ``QueryStringParameters`` are added;
 - authorization: ``BASIC`` sends ``Authorization: Basic ...``; ``API_KEY`` sends the key as the
@@ -40,9 +41,10 @@ from oncue.store.base import Store
 from oncue.store.bus_api_sql import ApiDestinationRecord, ConnectionRecord, ConnectionTx
 from oncue.types import Json
 
-__all__ = ["RETRYABLE_STATUSES", "TIMEOUT_SECONDS", "ApiCaller"]
+__all__ = ["RETRYABLE_STATUSES", "TIMEOUT_SECONDS", "USER_AGENT", "ApiCaller"]
 
 TIMEOUT_SECONDS: Final = 5.0
+USER_AGENT: Final = "Amazon/EventBridge/ApiDestinations"
 RETRYABLE_STATUSES: Final = frozenset({401, 407, 409, 429})
 _MAX_MESSAGE: Final = 512
 _NO_BODY: Final = ("GET", "HEAD")
@@ -94,7 +96,11 @@ class ApiCaller:
         except OncueError as error:
             return Failure(code="INVALID_PARAMETER", message=str(error), retryable=False)
         auth: dict[str, Any] = loads(connection.auth)
-        headers = {"Content-Type": "application/json; charset=utf-8"}
+        # The headers EventBridge itself adds to an API destination request.
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+        }
         query: dict[str, str] = {}
         _add(auth.get("InvocationHttpParameters"), headers, query)
         headers.update(params.headers)

@@ -16,10 +16,11 @@ replay work of a dispatcher cycle (:func:`run_replays`).
 Progress is durable: each cycle replays a batch and moves the replay's cursor in the same
 transaction that creates the replayed deliveries, so after a crash the replay resumes after the
 last committed batch, and no event is replayed twice. The cursor moves by compare-and-set before
-the batch is delivered, so two dispatchers never replay the same batch. A replayed event gets a new id (derived
-from the replay name and the original id, so the same on a resumed batch), because the original
-may still be pending in the bus, and because a handler that deduplicates on the event id must
-see a replay as a new delivery.
+the batch is delivered, so two dispatchers never replay the same batch.
+
+A replayed event gets a new id (derived from the replay name and the original id, so the same
+on a resumed batch), because the original may still be pending in the bus, and because a
+handler that deduplicates on the event id must see a replay as a new delivery.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from oncue.bus.dispatch import Dispatcher
 from oncue.bus.naming import DEFAULT_BUS, bus_arn, rule_arn
 from oncue.bus.router import Router
 from oncue.bus.service import EventBus
+from oncue.cycleloop import TimeSkip
 from oncue.engine.clock import Clock, SystemClock
 from oncue.engine.control import Control, start_in_tx
 from oncue.engine.naming import arn_prefix
@@ -37,6 +38,7 @@ from oncue.engine.worker import Worker
 from oncue.errors import InvalidInput, StateMachineNotFound
 from oncue.store import DEFAULT_DATABASE_URL, Store, open_store
 from oncue.store.sql import Tx
+from oncue.tracing import current_trace
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, MAX_PAYLOAD_BYTES, Json
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -328,13 +330,21 @@ class App:
     async def start(self) -> None:
         """Deploy, then run the worker and the dispatcher in the background of the running
         event loop."""
-        worker, dispatcher = self.worker, self.dispatcher
+        worker, dispatcher = self._loops()
         await worker.db(self.deploy)
         self._stop = stop = asyncio.Event()
         self._tasks = [
             asyncio.create_task(worker.run(stop)),
             asyncio.create_task(dispatcher.run(stop)),
         ]
+
+    def _loops(self) -> tuple[Worker, Dispatcher]:
+        worker, dispatcher = self.worker, self.dispatcher
+        if worker.time_skipping and worker.skip_group is None:
+            # One virtual clock: time jumps only when neither loop holds work, to the earlier
+            # of the next timer and the next delivery retry.
+            TimeSkip().join(worker, dispatcher)
+        return worker, dispatcher
 
     async def stop(self) -> None:
         if self._tasks and self._stop is not None:
@@ -345,7 +355,7 @@ class App:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deploy and run the worker and the dispatcher in the foreground until ``stop``."""
-        worker, dispatcher = self.worker, self.dispatcher
+        worker, dispatcher = self._loops()
         await worker.db(self.deploy)
         stop = stop or asyncio.Event()
         try:
@@ -374,8 +384,11 @@ class App:
     async def start_execution(
         self, state_machine: str, input: Json = None, *, name: str | None = None
     ) -> str:
-        """Start an execution of a state machine (name or ARN); its execution ARN."""
+        """Start an execution of a state machine (name or ARN); its execution ARN. Called
+        while handling an event (or a task), the execution joins that trace."""
         text = dumps({} if input is None else input)
+        trace = current_trace()
+        header = trace.traceparent() if trace is not None else None
         if len(text.encode()) > MAX_PAYLOAD_BYTES:
             raise InvalidInput(
                 f"Invalid execution input: larger than the {MAX_PAYLOAD_BYTES // 1024} KiB limit"
@@ -383,12 +396,12 @@ class App:
         if not self._tasks:
             # No worker loop runs: start in a transaction of its own.
             response = await self.worker.db(
-                self.control.start_execution, self.arn(state_machine), text, name
+                self.control.start_execution, self.arn(state_machine), text, name, header
             )
             arn = response["executionArn"]
             assert isinstance(arn, str)
             return arn
-        return await self.worker.start_execution(self.arn(state_machine), text, name)
+        return await self.worker.start_execution(self.arn(state_machine), text, name, header)
 
     async def wait(self, execution_arn: str) -> dict[str, Json]:
         """Until the execution finishes; its DescribeExecution."""
@@ -419,6 +432,16 @@ class App:
             await worker.activity_scheduled(activity_arn, min(remaining, 1.0))
 
 
-def _start_execution(tx: Tx, machine: str, input_text: str, name: str | None, now: datetime) -> str:
+def _start_execution(
+    tx: Tx,
+    state_machine_arn: str,
+    input_text: str,
+    name: str | None,
+    now: datetime,
+    *,
+    trace_header: str | None = None,
+) -> str:
     """A rule's state machine target: StartExecution in the dispatcher's transaction."""
-    return start_in_tx(tx, machine, input_text, name, now=now).arn
+    return start_in_tx(
+        tx, state_machine_arn, input_text, name, now=now, trace_header=trace_header
+    ).arn

@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from typing import Final
 
 from oncue.asl.jsonutil import loads
-from oncue.bus.entries import parse_time
 from oncue.errors import OncueError
 from oncue.patterns.compile import Pattern, compile_pattern
+from oncue.patterns.entries import parse_time
 from oncue.patterns.reference import matches
 from oncue.store.base import Store
 from oncue.store.bus_archive_sql import ArchivedEvent, ArchiveTx

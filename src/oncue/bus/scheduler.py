@@ -31,9 +31,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from oncue.bus.entries import format_time
 from oncue.bus.router import Router
 from oncue.bus.schedule import Rate, next_fire, parse_schedule
+from oncue.patterns.entries import format_time
 from oncue.store.bus_archive_sql import ArchiveTx, ScheduleRecord
 from oncue.store.bus_sql import BusTx
 from oncue.store.sql import Tx

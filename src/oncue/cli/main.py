@@ -139,6 +139,9 @@ def _register_optional_commands() -> None:
     from oncue.cli.pattern_cmd import test_event_pattern
 
     cli.add_command(test_event_pattern)
+    from oncue.cli.trace_cmd import trace
+
+    cli.add_command(trace)
     for command in (
         machines.state_machine,
         executions.start,

@@ -20,6 +20,7 @@ from oncue.bus.cycle import Cycle
 from oncue.bus.dispatch import Dispatcher
 from oncue.bus.router import Router
 from oncue.bus.service import EventBus
+from oncue.bus.trace import trace_tree
 from oncue.clock import VirtualClock
 from oncue.errors import (
     IllegalStatusException,
@@ -101,6 +102,16 @@ def count(store: SQLiteStore, table: str) -> int:
 
 def archived_orders(bus: EventBus, name: str) -> list[int]:
     return [e["detail"]["order"] for e in bus.export_archive(name)]
+
+
+def _nodes(tree: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    stack = list(tree.get("roots", [])) + list(tree.get("children", []))
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(node["children"])
+    return found
 
 
 def minute(n: int) -> datetime:
@@ -270,6 +281,13 @@ def test_a_replay_sends_the_window_to_the_filtered_rules_with_replay_name(
     originals = {e["id"] for e in bus.export_archive("orders")}
     assert not originals & {e["id"] for e in replayed}  # new ids
     assert drain(bus, "audit") == []  # not a FilterArns rule
+    # Each replayed event joins its original's trace, as a child of the original event.
+    original = next(e for e in bus.export_archive("orders") if e["detail"]["order"] == 3)
+    tree = trace_tree(store, original["id"])
+    assert trace_tree(store, replayed[0]["id"])["traceId"] == tree["traceId"]
+    (node,) = [n for n in _nodes(tree) if n["type"] == "event" and n["eventId"] == original["id"]]
+    below = {n["eventId"] for n in _nodes(node) if n["type"] == "event"}
+    assert [e["id"] for e in replayed if e["detail"]["order"] == 3] == list(below)
     assert bus.describe_archive("orders")["EventCount"] == 10  # not archived again
     described = bus.describe_replay("fix-1")
     assert described == {

@@ -18,9 +18,11 @@ transaction that creates the replayed deliveries, so after a crash the replay re
 last committed batch, and no event is replayed twice. The cursor moves by compare-and-set before
 the batch is delivered, so two dispatchers never replay the same batch.
 
-A replayed event gets a new id (derived from the replay name and the original id, so the same
-on a resumed batch), because the original may still be pending in the bus, and because a
-handler that deduplicates on the event id must see a replay as a new delivery.
+A replayed event gets a new id (derived from the replay name and the original id, so the same on
+a resumed batch), because the original may still be pending in the bus, and because a handler
+that deduplicates on the event id must see a replay as a new delivery. It joins the trace of the
+original event (while the trace records keep it), as a child of that event, so ``oncue trace``
+shows what a replay caused under what the original caused.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ from oncue.store.base import Store
 from oncue.store.bus_archive_sql import ArchiveTx, ReplayRecord
 from oncue.store.bus_sql import BusTx
 from oncue.store.sql import Tx
+from oncue.store.trace_sql import TraceTx
+from oncue.tracing import event_span
 from oncue.types import Json
 
 __all__ = ["REPLAY_STATES", "ReplayApi", "replay_arn", "run_replays"]
@@ -245,6 +249,7 @@ def run_replays(tx: Tx, router: Router, now: datetime, batch: int) -> tuple[int,
     replayed, whether any replay has more to do)."""
     archives = ArchiveTx(tx)
     btx = BusTx(tx)
+    traces = TraceTx(tx)
     moment = now.timestamp()
     done = 0
     more = False
@@ -288,7 +293,9 @@ def run_replays(tx: Tx, router: Router, now: datetime, batch: int) -> tuple[int,
                 key = f"oncue:replay:{name}/{row.event_id}"
                 event["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
                 event[REPLAY_NAME] = name
-                router.deliver_event(btx, rules, event, ingested=moment, only=only)
+                original = traces.trace_of_event(row.event_id)
+                origin = None if original is None else (original, event_span(row.event_id))
+                router.deliver_event(btx, rules, event, ingested=moment, only=only, origin=origin)
             done += len(page)
         if len(page) < room:
             archives.set_replay_state(name, "COMPLETED", None, expect=_ACTIVE, end=moment)

@@ -287,23 +287,25 @@ class Router:
         lease_until: float | None = None,
         leases: Callable[[Target], bool] | None = None,
         trace_id: str | None = None,
+        origin: tuple[str, str] | None = None,
     ) -> list[Accepted]:
         """Archive a built event and create its deliveries: to the targets of the rules that
         match it (of those in ``only``, when given), or of the ``matched`` rules as given (a
         scheduled rule fires to its own targets without matching, and is not archived).
 
-        Without ``trace_id`` (a replayed or scheduled event) the event starts a trace of its
-        own, recorded here."""
+        Without ``trace_id`` (a replayed or scheduled event) the event is recorded in the
+        trace here: in ``origin`` = (trace id, parent span) when given (a replayed event joins
+        its original's trace, under the original event), else in a trace of its own."""
         event_id = str(event["id"])
         bus = rules.bus
         if trace_id is None:
-            trace_id = new_trace_id()
+            trace_id, parent = origin if origin is not None else (new_trace_id(), None)
             TraceTx(btx.tx).record_events(
                 [
                     TracedEvent(
                         event_id=event_id,
                         trace_id=trace_id,
-                        parent_span=None,
+                        parent_span=parent,
                         bus=bus,
                         source=str(event.get("source")),
                         detail_type=str(event.get("detail-type")),

@@ -15,9 +15,16 @@ import uuid
 from typing import Final
 
 from oncue.bus.clock import Clock
-from oncue.bus.connections import ENDPOINT, next_token_for
+from oncue.bus.connections import ENDPOINT
 from oncue.bus.naming import check_limit
-from oncue.bus.resources import arn, check_description, check_name, name_from_arn, page_after
+from oncue.bus.resources import (
+    arn,
+    check_description,
+    check_name,
+    name_from_arn,
+    page_after,
+    page_token,
+)
 from oncue.errors import (
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
@@ -144,7 +151,7 @@ class ApiDestinationApi:
             document.pop("Description", None)
             documents.append(document)
         response: dict[str, Json] = {"ApiDestinations": documents}
-        token = next_token_for([r.name for r in rows], count)
+        token = page_token([r.name for r in rows], count)
         if token is not None:
             response["NextToken"] = token
         return response

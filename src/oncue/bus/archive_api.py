@@ -21,7 +21,7 @@ from typing import Final
 from oncue.bus.archives import iter_archived
 from oncue.bus.clock import Clock
 from oncue.bus.naming import bus_arn, check_limit, resolve_bus
-from oncue.bus.resources import arn, check_description, check_name, next_token, page_after
+from oncue.bus.resources import arn, check_description, check_name, page_after, page_token
 from oncue.bus.router import Router
 from oncue.errors import (
     LimitExceededException,
@@ -183,7 +183,7 @@ class ArchiveApi:
                 name_prefix or "", bus, state, page_after(next_token), count + 1
             )
             response: dict[str, Json] = {"Archives": [self._summary(tx, r) for r in rows[:count]]}
-        token = _next(rows, count)
+        token = page_token([r.name for r in rows], count)
         if token is not None:
             response["NextToken"] = token
         return response
@@ -243,7 +243,3 @@ class ArchiveApi:
         with self.store.read() as tx:
             self._archive(tx, archive_name)
         return iter_archived(self.store, archive_name, since=since, until=until)
-
-
-def _next(rows: list[ArchiveRecord], count: int) -> str | None:
-    return next_token([r.name for r in rows], count)

@@ -26,8 +26,8 @@ from oncue.bus.resources import (
     arn,
     check_description,
     check_name,
-    next_token,
     page_after,
+    page_token,
 )
 from oncue.errors import (
     ResourceAlreadyExistsException,
@@ -43,7 +43,6 @@ __all__ = [
     "CONNECTION_STATES",
     "ENDPOINT",
     "ConnectionApi",
-    "next_token_for",
     "public_auth",
 ]
 
@@ -234,7 +233,7 @@ class ConnectionApi:
                 for r in rows[:count]
             ]
         }
-        token = next_token_for([r.name for r in rows], count)
+        token = page_token([r.name for r in rows], count)
         if token is not None:
             response["NextToken"] = token
         return response
@@ -288,7 +287,3 @@ class ConnectionApi:
             r = self._connection(ctx, name)
             ctx.delete_connection(name)
         return {**self._connection_times(r), "ConnectionState": "DELETING"}
-
-
-def next_token_for(names: list[str], count: int) -> str | None:
-    return next_token(names, count)

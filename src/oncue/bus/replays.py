@@ -41,8 +41,8 @@ from oncue.bus.resources import (
     check_description,
     check_name,
     name_from_arn,
-    next_token,
     page_after,
+    page_token,
     timestamp,
 )
 from oncue.bus.router import Router
@@ -218,7 +218,7 @@ class ReplayApi:
                 name_prefix or "", state, archive, page_after(next_token), count + 1
             )
         response: dict[str, Json] = {"Replays": [self._replay_summary(r) for r in rows[:count]]}
-        token = next_token_of(rows, count)
+        token = page_token([r.name for r in rows], count)
         if token is not None:
             response["NextToken"] = token
         return response
@@ -238,10 +238,6 @@ class ReplayApi:
             "ReplayArn": replay_arn(self.region, self.account, replay_name),
             "State": "CANCELLING",
         }
-
-
-def next_token_of(rows: list[ReplayRecord], count: int) -> str | None:
-    return next_token([r.name for r in rows], count)
 
 
 def run_replays(tx: Tx, router: Router, now: datetime, batch: int) -> tuple[int, bool]:

@@ -22,8 +22,8 @@ __all__ = [
     "check_description",
     "check_name",
     "name_from_arn",
-    "next_token",
     "page_after",
+    "page_token",
     "timestamp",
 ]
 
@@ -78,7 +78,8 @@ def page_after(token: str | None) -> str:
     return after
 
 
-def next_token(names: list[str], count: int) -> str | None:
+def page_token(names: list[str], count: int) -> str | None:
+    """The NextToken of a page of ``count`` read with one more (None: the last page)."""
     return encode_page_token(names[count - 1]) if len(names) > count else None
 
 

@@ -151,4 +151,3 @@ def test_connections_and_destinations_round_trip(store: Store) -> None:  # noqa:
         assert c.get_destination("d") == destination
         assert c.list_connections("", None, "", 10) == [connection]
         assert c.list_destinations("", connection.arn, "", 10) == [destination]
-        assert c.destinations_using(connection.arn) == 1

@@ -120,7 +120,7 @@ class ArchiveApi:
                 raise ResourceNotFoundException(f"Event bus {bus} does not exist.")
             if archives.get_archive(archive_name) is not None:
                 raise ResourceAlreadyExistsException(f"Archive {archive_name} already exists.")
-            if len(archives.list_archives("", None, None, "", MAX_ARCHIVES)) >= MAX_ARCHIVES:
+            if archives.count_archives() >= MAX_ARCHIVES:
                 raise LimitExceededException(f"The limit of {MAX_ARCHIVES} archives is reached.")
             archives.insert_archive(
                 ArchiveRecord(

@@ -103,9 +103,3 @@ class ConnectionTx:
             params.append(connection)
         rows = self.tx.all(sql + " ORDER BY name LIMIT ?", [*params, limit])
         return [read(ApiDestinationRecord, row) for row in rows]
-
-    def destinations_using(self, connection: str) -> int:
-        row = self.tx.one(
-            "SELECT COUNT(*) FROM bus_api_destinations WHERE connection = ?", (connection,)
-        )
-        return int(row[0])

@@ -127,6 +127,9 @@ class ArchiveTx:
         rows = self.tx.all(sql + " ORDER BY name LIMIT ?", [*params, limit])
         return [read(ArchiveRecord, row) for row in rows]
 
+    def count_archives(self) -> int:
+        return int(self.tx.one("SELECT COUNT(*) FROM bus_archives")[0])
+
     def archives_of(self, bus: str) -> list[ArchiveRecord]:
         rows = self.tx.all(
             f"SELECT {_ARCHIVE} FROM bus_archives WHERE bus = ? ORDER BY name", (bus,)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from oncue.bus import archive_api
 from oncue.bus.archives import iter_archived
 from oncue.bus.cycle import Cycle
 from oncue.bus.dispatch import Dispatcher
@@ -24,6 +25,7 @@ from oncue.bus.trace import trace_tree
 from oncue.clock import VirtualClock
 from oncue.errors import (
     IllegalStatusException,
+    LimitExceededException,
     PatternError,
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
@@ -185,6 +187,14 @@ def test_archive_errors_name_the_fault_and_change_nothing(
     with pytest.raises(ResourceNotFoundException):
         bus.export_archive("missing")
     assert count(store, "bus_archives") == 1
+
+
+def test_the_archive_limit_is_enforced(bus: EventBus, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archive_api, "MAX_ARCHIVES", 2)
+    bus.create_archive("one", "default")
+    bus.create_archive("two", "default")
+    with pytest.raises(LimitExceededException, match="2 archives"):
+        bus.create_archive("three", "default")
 
 
 def test_an_archive_keeps_matching_events_from_its_creation_even_without_rules(

@@ -26,6 +26,7 @@ EXPECTED = {
     "TaskDoesNotExist",
     "TaskTimedOut",
     "DefinitionError",
+    "DeliveryContext",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionResult",

@@ -19,7 +19,7 @@ from oncue.cli.events_cmd import open_bus, page_options, print_next
 from oncue.cli.output import emit_json, format_time, shorten, show_fields, show_table
 from oncue.types import Json
 
-__all__ = ["archives", "dlq", "replay"]
+__all__ = ["archive_alias", "archives", "dlq", "replay"]
 
 
 def _archive_arn(region: str, account: str, name: str) -> str:
@@ -351,3 +351,7 @@ def redrive(ids: tuple[int, ...], database_url: str, as_json: bool) -> None:
         click.echo(f"redriven: {response['RedrivenCount']}")
     if failed:
         raise click.exceptions.Exit(2 if not response["RedrivenCount"] else 1)
+
+
+#: ``oncue events archive ...`` works too: the same commands, hidden from the help.
+archive_alias = click.Group("archive", commands=archives.commands, hidden=True, help=archives.help)

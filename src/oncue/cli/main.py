@@ -172,7 +172,7 @@ def _register_event_commands() -> None:
     events.add_command(events_rules.rules)
     events.add_command(events_rules.targets)
     events.add_command(events_archives.archives)
-    events.add_command(events_archives.archives, "archive")
+    events.add_command(events_archives.archive_alias)
     events.add_command(events_archives.replay)
     events.add_command(events_archives.dlq)
     events.add_command(events_http.connections)

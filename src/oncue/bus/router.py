@@ -353,7 +353,7 @@ class Router:
                     )
                 )
         if made:
-            btx.insert_events([(event_id, bus, envelope, ingested)])
+            btx.insert_events([(event_id, bus, envelope, ingested)], trace_id=trace_id)
             btx.insert_deliveries(a.delivery for a in made)
         return made
 

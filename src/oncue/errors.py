@@ -28,7 +28,8 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     │   ├── ResourceAlreadyExistsException            ResourceAlreadyExistsException (EventBridge)
     │   ├── ManagedRuleException                      ManagedRuleException (EventBridge)
     │   ├── ConcurrentModificationException           ConcurrentModificationException (EventBridge)
-    │   └── LimitExceededException                    LimitExceededException (EventBridge)
+    │   ├── LimitExceededException                    LimitExceededException (EventBridge)
+    │   └── IllegalStatusException                    IllegalStatusException (EventBridge)
     ├── StoreError                     500 / exit 1   the database failed us
     └── TransportError                 503 / exit 1   ServiceUnavailable: NATS failed us
 
@@ -54,6 +55,7 @@ __all__ = [
     "ExecutionNotFound",
     "ExecutionNotRedrivable",
     "HandlerError",
+    "IllegalStatusException",
     "InvalidArn",
     "InvalidEventPatternException",
     "InvalidInput",
@@ -253,6 +255,12 @@ class StoreError(OncueError):
     http_status = 500
     exit_code = 1
     aws_name = "InternalFailure"
+
+
+class IllegalStatusException(Conflict):
+    """A replay that cannot be cancelled in its state (EventBridge's CancelReplay)."""
+
+    aws_name = "IllegalStatusException"
 
 
 class TransportError(OncueError):

@@ -47,7 +47,7 @@ class RelayTx:
             "e.trace_id "
             "FROM bus_deliveries d JOIN bus_events e ON e.id = d.event_id "
             "WHERE d.kind = 'handler' AND d.due <= ? AND (d.lease_until IS NULL "
-            "OR d.lease_until < ?) ORDER BY d.due LIMIT ?",
+            f"OR d.lease_until < ?) ORDER BY d.due LIMIT ?{self.tx.claiming('d')}",
             (now, now, limit),
         )
         self.tx.many(

@@ -24,7 +24,7 @@ from oncue.bus.jetstream import JetStreamBus
 from oncue.bus.service import EventBus
 from oncue.bus.streams import Layout
 from oncue.clock import VirtualClock
-from oncue.store import SQLiteStore
+from oncue.store import SQLiteStore, open_store
 from oncue.transport import MemoryTransport, Transport
 from oncue.transport.jetstream import JetStreamTransport
 
@@ -312,3 +312,43 @@ async def test_put_events_works_before_nats_is_up_and_delivery_follows(
     finally:
         await transport.close()
         server.stop()
+
+
+async def test_the_relay_and_delivery_work_on_postgresql(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    url = shared_nats_url()
+    transport = JetStreamTransport(url)
+    name = unique("P")
+    layout = Layout(stream=name, prefix=name.lower())
+    try:
+        api = EventBus(store)
+        api.put_rule("placed", event_pattern=PLACED)
+        api.put_targets(
+            "placed",
+            [
+                {"Id": "sink", "Arn": FN + "sink"},
+                {"Id": "broken", "Arn": FN + "broken", "RetryPolicy": {"MaximumRetryAttempts": 0}},
+            ],
+        )
+        seen: list[int] = []
+
+        def broken(event: Any) -> None:
+            raise RuntimeError("no")
+
+        bus = make(
+            store,
+            transport,
+            layout,
+            {"sink": lambda e: seen.append(e["detail"]["order"]), "broken": broken},
+        )
+        async with running(bus):
+            await bus.put_events([entry(1), entry(2)])
+            api.put_events([entry(3)])
+            bus.wake()
+            await until(lambda: sorted(seen) == [1, 2, 3])
+            await until(lambda: len(api.list_dead_letters()["DeadLetters"]) == 3)
+            await until(lambda: count(store, "bus_deliveries") == 0)
+    finally:
+        await transport.delete_stream(name)
+        await transport.close()
+        store.close()

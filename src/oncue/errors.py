@@ -7,6 +7,8 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     OncueError                         500 / exit 1
     ├── DefinitionError (ValueError)   400 / exit 2   InvalidDefinition; .problems: JSON pointers
     ├── InvalidInput (ValueError)      400 / exit 2   InvalidExecutionInput: not JSON, too large
+    │   └── ValidationFailed                          ValidationException: a parameter breaks
+    │                                                 the API's constraints (missing, wrong value)
     ├── PatternError (ValueError)      400 / exit 2   InvalidEventPatternException
     ├── HandlerError                   400 / exit 2   a handler module that does not import
     ├── InvalidName (ValueError)       400 / exit 2   InvalidName
@@ -16,13 +18,26 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     │   ├── ExecutionNotFound                         ExecutionDoesNotExist
     │   ├── StateMachineNotFound                      StateMachineDoesNotExist
     │   ├── ActivityNotFound                          ActivityDoesNotExist
-    │   └── TaskDoesNotExist                          TaskDoesNotExist
+    │   ├── TaskDoesNotExist                          TaskDoesNotExist
+    │   └── ResourceNotFound                          ResourceNotFoundException (EventBridge)
     ├── Conflict                       400 / exit 2
     │   ├── ExecutionAlreadyExists                    ExecutionAlreadyExists
     │   ├── StateMachineAlreadyExists                 StateMachineAlreadyExists
     │   ├── ExecutionNotRedrivable                    ExecutionNotRedrivable
-    │   └── TaskTimedOut                              TaskTimedOut: the task is closed
+    │   ├── TaskTimedOut                              TaskTimedOut: the task is closed
+    │   ├── ResourceAlreadyExists                     ResourceAlreadyExistsException
+    │   ├── ManagedRule                               ManagedRuleException
+    │   └── LimitExceeded                             LimitExceededException
+    ├── RequestError                   400 / exit 2   an HTTP request the API cannot read
+    │   ├── UnknownOperation                          UnknownOperationException
+    │   ├── SerializationError                        SerializationException: not the JSON
+    │   │                                             the operation takes
+    │   └── RequestTooLarge            413            RequestEntityTooLargeException
     └── StoreError                     500 / exit 1   the database failed us
+
+The HTTP API (:mod:`oncue.api`) answers an error with its ``http_status`` and the AWS JSON
+protocol's body ``{"__type": aws_name, "message": ...}``; EventBridge names some generic errors
+differently from Step Functions, and the API renames them per service.
 
 ASL's ``States.*`` errors are *data*, not Python exceptions: a workflow that fails is a result
 (status ``FAILED`` with an error and a cause), never a traceback.
@@ -45,15 +60,24 @@ __all__ = [
     "InvalidInput",
     "InvalidName",
     "InvalidToken",
+    "LimitExceeded",
+    "ManagedRule",
     "NotFound",
     "OncueError",
     "PatternError",
     "Problem",
+    "RequestError",
+    "RequestTooLarge",
+    "ResourceAlreadyExists",
+    "ResourceNotFound",
+    "SerializationError",
     "StateMachineAlreadyExists",
     "StateMachineNotFound",
     "StoreError",
     "TaskDoesNotExist",
     "TaskTimedOut",
+    "UnknownOperation",
+    "ValidationFailed",
 ]
 
 
@@ -103,6 +127,12 @@ class InvalidInput(OncueError, ValueError):
     aws_name = "InvalidExecutionInput"
 
 
+class ValidationFailed(InvalidInput):
+    """A request parameter that is missing or breaks its constraints (ValidationException)."""
+
+    aws_name = "ValidationException"
+
+
 class PatternError(OncueError, ValueError):
     """An event pattern that does not validate (EventBridge's InvalidEventPatternException)."""
 
@@ -139,6 +169,12 @@ class ActivityNotFound(NotFound):
 
 class TaskDoesNotExist(NotFound):
     aws_name = "TaskDoesNotExist"
+
+
+class ResourceNotFound(NotFound):
+    """An EventBridge resource (bus, rule) that does not exist."""
+
+    aws_name = "ResourceNotFoundException"
 
 
 class InvalidName(OncueError, ValueError):
@@ -187,6 +223,47 @@ class TaskTimedOut(Conflict):
     """The task token's task has already been closed (completed, timed out or stopped)."""
 
     aws_name = "TaskTimedOut"
+
+
+class ResourceAlreadyExists(Conflict):
+    aws_name = "ResourceAlreadyExistsException"
+
+
+class ManagedRule(Conflict):
+    """A rule that its manager owns: change it through the manager, or with Force."""
+
+    aws_name = "ManagedRuleException"
+
+
+class LimitExceeded(Conflict):
+    aws_name = "LimitExceededException"
+
+
+class RequestError(OncueError):
+    """An HTTP request the API cannot read: no operation, not JSON, too large."""
+
+    http_status = 400
+    exit_code = 2
+    aws_name = "SerializationException"
+
+
+class UnknownOperation(RequestError):
+    """The ``X-Amz-Target`` header is missing or names an operation oncue does not serve."""
+
+    aws_name = "UnknownOperationException"
+
+
+class SerializationError(RequestError):
+    """The body is not a JSON object, or a parameter has the wrong JSON type."""
+
+    aws_name = "SerializationException"
+
+
+class RequestTooLarge(RequestError):
+    """The request body is larger than the API accepts (Step Functions: 1 MB a request)."""
+
+    http_status = 413
+    aws_name = "RequestEntityTooLargeException"
 
 
 class StoreError(OncueError):

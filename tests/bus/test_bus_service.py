@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from oncue.bus.service import EventBus
-from oncue.errors import Conflict, InvalidInput, NotFound, PatternError
+from oncue.errors import Conflict, InvalidInput, NotFound, PatternError, ValidationFailed
 from oncue.store import SQLiteStore
 
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
@@ -170,7 +170,7 @@ def test_rules_are_listed_by_prefix_and_paged_and_switched_on_and_off(bus: Event
 def test_a_rule_with_targets_cannot_be_deleted(bus: EventBus) -> None:
     bus.put_rule("r", event_pattern=ORDER_PLACED)
     bus.put_targets("r", [{"Id": "t", "Arn": FN + "f"}])
-    with pytest.raises(Conflict, match="Rule can't be deleted since it has targets"):
+    with pytest.raises(ValidationFailed, match="Rule can't be deleted since it has targets"):
         bus.delete_rule("r")
     assert bus.remove_targets("r", ["t"]) == {"FailedEntryCount": 0, "FailedEntries": []}
     assert bus.delete_rule("r") == {}

@@ -45,7 +45,15 @@ from oncue.bus.naming import (
 from oncue.bus.router import Router
 from oncue.bus.schedule import parse_schedule
 from oncue.bus.targets import MAX_TARGETS_PER_RULE, parse_target, target_document
-from oncue.errors import Conflict, InvalidInput, NotFound, OncueError
+from oncue.errors import (
+    InvalidInput,
+    LimitExceeded,
+    ManagedRule,
+    OncueError,
+    ResourceAlreadyExists,
+    ResourceNotFound,
+    ValidationFailed,
+)
 from oncue.patterns.compile import compile_pattern
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusRecord, BusTx, RuleRecord
@@ -60,12 +68,12 @@ MAX_PUT_TARGETS: Final = 10
 MAX_REMOVE_TARGETS: Final = 100
 
 
-def _bus_missing(bus: str) -> NotFound:
-    return NotFound(f"Event bus {bus} does not exist.")
+def _bus_missing(bus: str) -> ResourceNotFound:
+    return ResourceNotFound(f"Event bus {bus} does not exist.")
 
 
-def _rule_missing(bus: str, name: str) -> NotFound:
-    return NotFound(f"Rule {name} does not exist on EventBus {bus}.")
+def _rule_missing(bus: str, name: str) -> ResourceNotFound:
+    return ResourceNotFound(f"Rule {name} does not exist on EventBus {bus}.")
 
 
 def _page(token: str | None) -> str:
@@ -128,7 +136,7 @@ class EventBus:
         now = self.clock.now().timestamp()
         with self._writing() as btx:
             if btx.get_bus(name) is not None:
-                raise Conflict(f"Event bus {name} already exists.")
+                raise ResourceAlreadyExists(f"Event bus {name} already exists.")
             btx.insert_bus(
                 BusRecord(
                     name=name,
@@ -320,7 +328,7 @@ class EventBus:
                 return {}
             _check_managed(rule, None, force=force)
             if btx.target_ids(bus, name):
-                raise Conflict("Rule can't be deleted since it has targets.")
+                raise ValidationFailed("Rule can't be deleted since it has targets.")
             btx.delete_rule(bus, name)
             self._changed(btx, bus)
         return {}
@@ -366,7 +374,7 @@ class EventBus:
                         }
                     )
             if len(existing | {t.id for t in parsed}) > MAX_TARGETS_PER_RULE:
-                raise Conflict(
+                raise LimitExceeded(
                     f"The requested resource exceeds the maximum number allowed: a rule has at "
                     f"most {MAX_TARGETS_PER_RULE} targets."
                 )
@@ -482,7 +490,7 @@ def _check_description(description: str | None) -> None:
 def _check_managed(rule: RuleRecord, managed_by: str | None, *, force: bool) -> None:
     """A managed rule changes only through its manager, or with Force (ManagedRuleException)."""
     if rule.managed_by is not None and rule.managed_by != managed_by and not force:
-        raise Conflict(
+        raise ManagedRule(
             f"Rule {rule.name} is a managed rule (managed by {rule.managed_by}): use Force to "
             "change it."
         )

@@ -313,6 +313,11 @@ class App:
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(worker.run(self._stop))
 
+    @property
+    def running(self) -> bool:
+        """Whether the worker :meth:`start` launched is running (what readiness reports)."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         if self._task is not None and self._stop is not None:
             self._stop.set()

@@ -135,10 +135,11 @@ def validate_command(definition: str) -> None:
 
 
 def _register_optional_commands() -> None:
-    from oncue.cli import activities, executions, machines, prune_cmd, worker_cmd
+    from oncue.cli import activities, executions, machines, prune_cmd, serve_cmd, worker_cmd
     from oncue.cli.pattern_cmd import test_event_pattern
 
     cli.add_command(test_event_pattern)
+    cli.add_command(serve_cmd.serve)
     for command in (
         machines.state_machine,
         executions.start,

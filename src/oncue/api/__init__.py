@@ -1,0 +1,22 @@
+"""The AWS-compatible HTTP API: boto3 and the AWS CLI talk to oncue with ``endpoint_url``.
+
+``oncue serve`` runs it; :func:`create_api` gives the ASGI app to embed it elsewhere.
+"""
+
+from oncue.api.backend import Backend
+from oncue.api.events import EVENTS
+from oncue.api.operations import Action, Param, Service
+from oncue.api.server import SERVICES, ApiServer, create_api
+from oncue.api.stepfunctions import STEP_FUNCTIONS
+
+__all__ = [
+    "EVENTS",
+    "SERVICES",
+    "STEP_FUNCTIONS",
+    "Action",
+    "ApiServer",
+    "Backend",
+    "Param",
+    "Service",
+    "create_api",
+]

@@ -1,0 +1,161 @@
+"""What the HTTP API serves: an app's Step Functions and EventBridge APIs, off the event loop.
+
+:class:`~oncue.engine.control.Control` and :class:`~oncue.bus.service.EventBus` are
+synchronous store calls. They never run on the event loop's thread: with a worker in the
+process they run on the worker's store thread (the engine's own approach: one thread owns the
+process's writes, so SQLite's single writer is never contended from inside the process and a
+transition an API call runs hands its tasks to the worker at once); without a worker
+(``oncue serve --no-worker``) they run on one store thread of the API's own, and tasks wait in
+the database for the ``oncue worker`` processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final, TypeVar
+
+from oncue.api.operations import Action, Service
+from oncue.app import App
+from oncue.bus.service import EventBus
+from oncue.engine.control import Control
+from oncue.store.schema import MIGRATIONS
+from oncue.types import Json
+
+__all__ = ["READINESS_TIMEOUT_SECONDS", "Backend"]
+
+T = TypeVar("T")
+
+#: A readiness probe that cannot reach the database within this long reports "not ready".
+READINESS_TIMEOUT_SECONDS: Final = 5.0
+#: A long poll looks again at least this often (other processes create tasks too).
+LONG_POLL_STEP_SECONDS: Final = 1.0
+
+
+def _event_bus(app: App) -> EventBus:
+    """The app's EventBridge facade when the app provides one, else one over its store."""
+    events = getattr(app, "events", None)
+    if isinstance(events, EventBus):
+        return events
+    return EventBus(app.store, clock=app.clock, region=app.region, account=app.account)
+
+
+class Backend:
+    """The facades the API calls, the thread they run on, and the app's lifecycle."""
+
+    def __init__(self, app: App, *, worker: bool = True) -> None:
+        self.app = app
+        #: Whether this process runs a worker (readiness then requires it to be running).
+        self.worker = worker
+        #: Set on SIGTERM/SIGINT: readiness fails and long polls answer at once.
+        self.draining = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._activity_wait: Callable[[str, float], Any] | None = None
+        if worker:
+            engine = app.worker
+            self.control = engine.control
+            self._db: Callable[..., Any] = engine.db
+            self._activity_wait = engine.activity_scheduled
+        else:
+            # No worker here: a transition an API call runs leases no task to this process;
+            # its tasks wait in the database for the worker processes.
+            self.control = Control(
+                app.store, clock=app.clock, region=app.region, account=app.account
+            )
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="oncue-api-store")
+            self._db = self._on_executor
+        self.events = _event_bus(app)
+        self.facades: dict[str, object] = {
+            "AWSStepFunctions": self.control,
+            "AWSEvents": self.events,
+        }
+
+    async def _on_executor(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: function(*args, **kwargs))
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run store work on the store thread."""
+        result: T = await self._db(function, *args, **kwargs)
+        return result
+
+    # --- requests ----------------------------------------------------------------------
+
+    async def invoke(
+        self, service: Service, action: Action, arguments: dict[str, Any]
+    ) -> dict[str, Json]:
+        """Answer one action; a long-poll action waits while its answer is empty."""
+        facade = self.facades[service.prefix]
+        result = await self.call(action.call, facade, **arguments)
+        if action.long_poll is None or result:
+            return result
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + action.long_poll
+        while not result and not self.draining:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await self._pause(arguments, min(remaining, LONG_POLL_STEP_SECONDS))
+            result = await self.call(action.call, facade, **arguments)
+        return result
+
+    async def _pause(self, arguments: dict[str, Any], seconds: float) -> None:
+        activity = arguments.get("activity_arn")
+        if self._activity_wait is not None and isinstance(activity, str):
+            # Woken at once when this process's worker schedules a task for the activity.
+            await self._activity_wait(activity, seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    # --- health ------------------------------------------------------------------------
+
+    def _schema_version(self) -> int:
+        with self.app.store.read() as tx:
+            return int(tx.one("SELECT MAX(version) FROM oncue_schema")[0] or 0)
+
+    async def readiness(self) -> tuple[bool, dict[str, Json]]:
+        """Whether the process can serve: database reachable, migrations applied, the
+        worker running if it should, not shutting down; with the state of each check."""
+        checks: dict[str, Json] = {}
+        try:
+            applied = await asyncio.wait_for(
+                self.call(self._schema_version), READINESS_TIMEOUT_SECONDS
+            )
+        except Exception as error:  # any failure to reach the database means "not ready"
+            checks["database"] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        else:
+            expected = max(version for version, _, _ in MIGRATIONS)
+            checks["database"] = {"ok": True}
+            checks["migrations"] = {
+                "ok": applied == expected,
+                "applied": applied,
+                "expected": expected,
+            }
+        if self.worker:
+            checks["worker"] = {"ok": self.app.running}
+        if self.draining:
+            checks["shutdown"] = {"ok": False, "reason": "the server is shutting down"}
+        ready = all(isinstance(c, dict) and c.get("ok") is True for c in checks.values())
+        return ready, checks
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Deploy the app's resources; with a worker, run it (and whatever the app runs)."""
+        if self.worker:
+            await self.app.start()
+        else:
+            await self.call(self.app.deploy)
+
+    async def stop(self) -> None:
+        """Stop the worker gracefully (running handlers get their grace period, unfinished
+        tasks are handed back to the database) and close the store."""
+        self.draining = True
+        if self.worker:
+            await self.app.stop()
+            return
+        await self.call(self.app.store.close)  # the store thread's connection
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self.app.close()

@@ -1,0 +1,164 @@
+"""A real ``oncue serve`` server (uvicorn on a free 127.0.0.1 port) and boto3 clients for it.
+
+The server runs in a thread of the test process, with an :class:`oncue.App` whose handlers
+live here: ``double`` doubles, ``park`` hands its task token to the test (the machine waits
+for a callback), ``flaky`` fails until the test lets it succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from oncue.api import ApiServer
+from oncue.app import App
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/oncue-test"
+LAMBDA = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
+STARTUP_SECONDS = 20.0
+
+DOUBLE = {
+    "StartAt": "Double",
+    "States": {"Double": {"Type": "Task", "Resource": LAMBDA + "double", "End": True}},
+}
+PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+PARK = {
+    "StartAt": "Park",
+    "States": {
+        "Park": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": "park", "Payload": {"token.$": "$$.Task.Token"}},
+            "End": True,
+        }
+    },
+}
+FLAKY = {
+    "StartAt": "Flaky",
+    "States": {"Flaky": {"Type": "Task", "Resource": LAMBDA + "flaky", "End": True}},
+}
+
+
+def client(service: str, url: str) -> Any:
+    """A boto3 client for the server: region us-east-1, dummy credentials, no retries (so a
+    test sees the first answer)."""
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="dummy-secret",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=70),
+    )
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+    """Poll a predicate (work in another thread or process) until it answers truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(0.01)
+
+
+def finished(sfn: Any, arn: str, timeout: float = 15.0) -> dict[str, Any]:
+    """DescribeExecution once the execution is no longer RUNNING."""
+
+    def done() -> dict[str, Any] | None:
+        description: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        return description if description["status"] != "RUNNING" else None
+
+    result: dict[str, Any] = wait_until(done, timeout, f"{arn} to finish")
+    return result
+
+
+@dataclass
+class Served:
+    """A running server: its URL, its app, and what the handlers told the test."""
+
+    url: str
+    app: App
+    server: ApiServer
+    tokens: queue.Queue[str] = field(default_factory=queue.Queue)
+    flaky_fails: list[bool] = field(default_factory=lambda: [True])
+
+    @property
+    def sfn(self) -> Any:
+        return client("stepfunctions", self.url)
+
+    @property
+    def events(self) -> Any:
+        return client("events", self.url)
+
+    def machine(self, name: str, definition: dict[str, Any]) -> str:
+        response = self.sfn.create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=ROLE
+        )
+        arn: str = response["stateMachineArn"]
+        return arn
+
+    def token(self, timeout: float = 15.0) -> str:
+        return self.tokens.get(timeout=timeout)
+
+
+def start_server(app: App, *, worker: bool = True) -> tuple[ApiServer, threading.Thread]:
+    server = ApiServer(app, port=0, worker=worker, log_level="warning", graceful_seconds=5)
+    thread = threading.Thread(target=server.run, name="oncue-api-test", daemon=True)
+    thread.start()
+    wait_until(lambda: server.started or not thread.is_alive(), STARTUP_SECONDS, "startup")
+    assert server.started, "the server did not start"
+    return server, thread
+
+
+def stop_server(server: ApiServer, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(30)
+    assert not thread.is_alive(), "the server did not stop"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    app = App(f"sqlite:///{tmp_path / 'api.db'}", poll_seconds=0.05, grace_seconds=1.0)
+    tokens: queue.Queue[str] = queue.Queue()
+    flaky_fails = [True]
+
+    @app.handler("double")
+    def double(event: dict[str, Any]) -> dict[str, Any]:
+        return {"value": event["value"] * 2}
+
+    @app.handler("park")
+    def park(event: dict[str, Any]) -> None:
+        tokens.put(event["token"])
+
+    @app.handler("flaky")
+    def flaky(event: dict[str, Any]) -> dict[str, Any]:
+        if flaky_fails[0]:
+            raise RuntimeError("not yet")
+        return {"ok": True}
+
+    server, thread = start_server(app)
+    try:
+        yield Served(
+            url=f"http://127.0.0.1:{server.port}",
+            app=app,
+            server=server,
+            tokens=tokens,
+            flaky_fails=flaky_fails,
+        )
+    finally:
+        stop_server(server, thread)

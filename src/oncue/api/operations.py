@@ -91,16 +91,14 @@ def table(*actions: Action) -> dict[str, Action]:
 
 def _json_type(value: object) -> str:
     if isinstance(value, bool):
-        return "boolean"
+        return "a boolean"
     if isinstance(value, int | float):
-        return "number"
+        return "a number"
     if isinstance(value, str):
-        return "string"
+        return "a string"
     if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "structure"
-    return "null"
+        return "a list"
+    return "an object"
 
 
 def bind(action: Action, body: Mapping[str, Json]) -> dict[str, Any]:
@@ -118,9 +116,10 @@ def bind(action: Action, body: Mapping[str, Json]) -> dict[str, Any]:
         allowed = KINDS[param.kind]
         # JSON true/false are not numbers, though Python's bool is an int.
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            article = "an" if param.kind[0] in "aeiou" else "a"
             raise SerializationError(
-                f"{action.name}: the member '{param.aws}' must be a {param.kind}, "
-                f"not a {_json_type(value)}"
+                f"{action.name}: the member '{param.aws}' must be {article} {param.kind}, "
+                f"not {_json_type(value)}"
             )
         arguments[param.name] = value
     return arguments

@@ -80,10 +80,12 @@ def create_api(app: App, *, worker: bool = True) -> Starlette:
 
     async def dispatch(request: Request) -> Response:
         request_id = str(uuid.uuid4())
-        service: Service | None = None
+        target = request.headers.get("x-amz-target")
+        # Known before the action is: errors then carry the service's names and content type.
+        service: Service | None = SERVICES.get((target or "").partition(".")[0])
         try:
             body = await _read_body(request)
-            service, action = resolve_target(request.headers.get("x-amz-target"), SERVICES)
+            service, action = resolve_target(target, SERVICES)
             arguments = bind(action, decode_body(body))
             status, document = 200, await backend.invoke(service, action, arguments)
         except OncueError as error:

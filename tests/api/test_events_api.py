@@ -1,0 +1,183 @@
+"""boto3's EventBridge client against ``oncue serve``: real HTTP, SigV4-signed requests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import LAMBDA, Served
+
+ORDER_PLACED = json.dumps({"source": ["food.orders"], "detail-type": ["order_placed"]})
+
+
+def error_code(info: pytest.ExceptionInfo[ClientError]) -> str:
+    code: str = info.value.response["Error"]["Code"]
+    return code
+
+
+def test_buses_create_describe_list_and_delete(served: Served) -> None:
+    events = served.events
+    created = events.create_event_bus(Name="orders", Description="order events")
+    assert created["EventBusArn"] == "arn:aws:events:us-east-1:123456789012:event-bus/orders"
+    described = events.describe_event_bus(Name="orders")
+    assert (described["Name"], described["Description"]) == ("orders", "order events")
+    assert isinstance(described["CreationTime"], datetime)
+    assert events.describe_event_bus()["Name"] == "default"
+    events.create_event_bus(Name="payments")
+    names = [b["Name"] for b in events.list_event_buses()["EventBuses"]]
+    assert set(names) == {"default", "orders", "payments"}
+    first = events.list_event_buses(Limit=1)
+    assert len(first["EventBuses"]) == 1 and first["NextToken"]
+    rest = events.list_event_buses(Limit=5, NextToken=first["NextToken"])["EventBuses"]
+    assert [first["EventBuses"][0]["Name"], *(b["Name"] for b in rest)] == sorted(names)
+    events.delete_event_bus(Name="payments")
+    with pytest.raises(ClientError) as gone:
+        events.describe_event_bus(Name="payments")
+    assert error_code(gone) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as exists:
+        events.create_event_bus(Name="orders")
+    assert error_code(exists) == "ResourceAlreadyExistsException"
+    with pytest.raises(ClientError) as default:
+        events.delete_event_bus(Name="default")
+    assert error_code(default) == "ValidationException"
+
+
+def test_rules_and_targets_with_partial_failures(served: Served) -> None:
+    events = served.events
+    events.create_event_bus(Name="orders")
+    rule_arn = events.put_rule(Name="placed", EventPattern=ORDER_PLACED, EventBusName="orders")[
+        "RuleArn"
+    ]
+    assert rule_arn == "arn:aws:events:us-east-1:123456789012:rule/orders/placed"
+    put = events.put_targets(
+        Rule="placed",
+        EventBusName="orders",
+        Targets=[
+            {"Id": "notify", "Arn": LAMBDA + "notify", "RetryPolicy": {"MaximumRetryAttempts": 3}},
+            {"Id": "broken", "Arn": "not-an-arn"},
+        ],
+    )
+    assert put["FailedEntryCount"] == 1
+    assert put["FailedEntries"][0]["TargetId"] == "broken"
+    assert put["FailedEntries"][0]["ErrorCode"]
+    targets = events.list_targets_by_rule(Rule="placed", EventBusName="orders")["Targets"]
+    assert [(t["Id"], t["Arn"]) for t in targets] == [("notify", LAMBDA + "notify")]
+    assert targets[0]["RetryPolicy"]["MaximumRetryAttempts"] == 3
+
+    with pytest.raises(ClientError) as has_targets:
+        events.delete_rule(Name="placed", EventBusName="orders")
+    assert error_code(has_targets) == "ValidationException"
+    removed = events.remove_targets(Rule="placed", EventBusName="orders", Ids=["notify"])
+    assert removed["FailedEntryCount"] == 0
+    events.delete_rule(Name="placed", EventBusName="orders")
+    with pytest.raises(ClientError) as gone:
+        events.describe_rule(Name="placed", EventBusName="orders")
+    assert error_code(gone) == "ResourceNotFoundException"
+
+
+def test_rules_list_page_enable_disable_and_schedules(served: Served) -> None:
+    events = served.events
+    for name in ("a-rule", "b-rule", "c-rule"):
+        events.put_rule(Name=name, EventPattern=ORDER_PLACED, Description=name)
+    events.put_rule(Name="nightly", ScheduleExpression="cron(0 2 * * ? *)")
+    first = events.list_rules(Limit=2)
+    assert [r["Name"] for r in first["Rules"]] == ["a-rule", "b-rule"]
+    second = events.list_rules(Limit=2, NextToken=first["NextToken"])
+    assert [r["Name"] for r in second["Rules"]] == ["c-rule", "nightly"]
+    assert [r["Name"] for r in events.list_rules(NamePrefix="b")["Rules"]] == ["b-rule"]
+    events.disable_rule(Name="b-rule")
+    described = events.describe_rule(Name="b-rule")
+    assert (described["State"], described["EventPattern"]) == ("DISABLED", ORDER_PLACED)
+    assert described["Arn"].endswith(":rule/b-rule")
+    events.enable_rule(Name="b-rule")
+    assert events.describe_rule(Name="b-rule")["State"] == "ENABLED"
+    assert events.describe_rule(Name="nightly")["ScheduleExpression"] == "cron(0 2 * * ? *)"
+
+
+def test_put_events_reports_each_failed_entry(served: Served) -> None:
+    events = served.events
+    response = events.put_events(
+        Entries=[
+            {
+                "Source": "food.orders",
+                "DetailType": "order_placed",
+                "Detail": json.dumps({"order_id": "42"}),
+                "Time": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),  # sent as epoch seconds
+            },
+            {"Source": "food.orders", "DetailType": "order_placed", "Detail": "{not json"},
+            {
+                "Source": "food.orders",
+                "DetailType": "order_placed",
+                "Detail": "{}",
+                "EventBusName": "missing",
+            },
+        ]
+    )
+    assert response["FailedEntryCount"] == 2
+    first, malformed, missing = response["Entries"]
+    assert set(first) == {"EventId"}
+    assert malformed["ErrorCode"] == "MalformedDetail"
+    assert missing["ErrorCode"] == "ResourceNotFoundException"
+
+
+def test_test_event_pattern(served: Served) -> None:
+    events = served.events
+    event = {
+        "id": "1",
+        "account": "123456789012",
+        "source": "food.orders",
+        "time": "2025-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "detail-type": "order_placed",
+        "resources": [],
+        "detail": {},
+    }
+    assert events.test_event_pattern(EventPattern=ORDER_PLACED, Event=json.dumps(event))["Result"]
+    event["source"] = "food.payments"
+    assert not events.test_event_pattern(EventPattern=ORDER_PLACED, Event=json.dumps(event))[
+        "Result"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda ev: ev.describe_rule(Name="nope"), "ResourceNotFoundException"),
+        (
+            lambda ev: ev.put_rule(Name="r", EventPattern=ORDER_PLACED, EventBusName="nope"),
+            "ResourceNotFoundException",
+        ),
+        (
+            lambda ev: ev.put_rule(Name="r", EventPattern='{"source": "not-a-list"}'),
+            "InvalidEventPatternException",
+        ),
+        (lambda ev: ev.put_rule(Name="r"), "ValidationException"),
+        (
+            lambda ev: ev.put_rule(Name="r", EventPattern=ORDER_PLACED, State="ON"),
+            "ValidationException",
+        ),
+        (lambda ev: ev.list_rules(NextToken="garbage"), "ValidationException"),
+        (
+            lambda ev: ev.put_targets(Rule="nope", Targets=[{"Id": "1", "Arn": LAMBDA + "f"}]),
+            "ResourceNotFoundException",
+        ),
+    ],
+)
+def test_errors_surface_with_eventbridge_names(served: Served, call: Any, code: str) -> None:
+    with pytest.raises(ClientError) as info:
+        call(served.events)
+    assert error_code(info) == code
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_a_rule_has_at_most_five_targets(served: Served) -> None:
+    events = served.events
+    events.put_rule(Name="many", EventPattern=ORDER_PLACED)
+    targets = [{"Id": str(i), "Arn": LAMBDA + f"f{i}"} for i in range(5)]
+    assert events.put_targets(Rule="many", Targets=targets)["FailedEntryCount"] == 0
+    with pytest.raises(ClientError) as limit:
+        events.put_targets(Rule="many", Targets=[{"Id": "6", "Arn": LAMBDA + "f6"}])
+    assert error_code(limit) == "LimitExceededException"

@@ -36,7 +36,9 @@ def test_an_execution_started_over_http_runs_its_handler_to_success(served: Serv
 def test_list_executions_pages_with_next_token(served: Served) -> None:
     sfn = served.sfn
     arn = served.machine("pass", PASS)
-    arns = {sfn.start_execution(stateMachineArn=arn, name=f"e{i}")["executionArn"] for i in range(5)}
+    arns = {
+        sfn.start_execution(stateMachineArn=arn, name=f"e{i}")["executionArn"] for i in range(5)
+    }
     first = sfn.list_executions(stateMachineArn=arn, maxResults=2)
     assert len(first["executions"]) == 2 and "nextToken" in first
     pages = sfn.get_paginator("list_executions").paginate(

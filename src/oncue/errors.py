@@ -7,9 +7,9 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     OncueError                         500 / exit 1
     ├── DefinitionError (ValueError)   400 / exit 2   InvalidDefinition; .problems: JSON pointers
     ├── InvalidInput (ValueError)      400 / exit 2   InvalidExecutionInput: not JSON, too large
-    │   └── ValidationFailed                          ValidationException: a parameter breaks
-    │                                                 the API's constraints (missing, wrong value)
+    │   └── ValidationException                       ValidationException (EventBridge)
     ├── PatternError (ValueError)      400 / exit 2   InvalidEventPatternException
+    │                                                 (alias InvalidEventPatternException)
     ├── HandlerError                   400 / exit 2   a handler module that does not import
     ├── InvalidName (ValueError)       400 / exit 2   InvalidName
     ├── InvalidArn (ValueError)        400 / exit 2   InvalidArn
@@ -19,15 +19,16 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     │   ├── StateMachineNotFound                      StateMachineDoesNotExist
     │   ├── ActivityNotFound                          ActivityDoesNotExist
     │   ├── TaskDoesNotExist                          TaskDoesNotExist
-    │   └── ResourceNotFound                          ResourceNotFoundException (EventBridge)
+    │   └── ResourceNotFoundException                 ResourceNotFoundException (EventBridge)
     ├── Conflict                       400 / exit 2
     │   ├── ExecutionAlreadyExists                    ExecutionAlreadyExists
     │   ├── StateMachineAlreadyExists                 StateMachineAlreadyExists
     │   ├── ExecutionNotRedrivable                    ExecutionNotRedrivable
     │   ├── TaskTimedOut                              TaskTimedOut: the task is closed
-    │   ├── ResourceAlreadyExists                     ResourceAlreadyExistsException
-    │   ├── ManagedRule                               ManagedRuleException
-    │   └── LimitExceeded                             LimitExceededException
+    │   ├── ResourceAlreadyExistsException            ResourceAlreadyExistsException (EventBridge)
+    │   ├── ManagedRuleException                      ManagedRuleException (EventBridge)
+    │   ├── ConcurrentModificationException           ConcurrentModificationException (EventBridge)
+    │   └── LimitExceededException                    LimitExceededException (EventBridge)
     ├── RequestError                   400 / exit 2   an HTTP request the API cannot read
     │   ├── UnknownOperation                          UnknownOperationException
     │   ├── SerializationError                        SerializationException: not the JSON
@@ -36,8 +37,11 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     └── StoreError                     500 / exit 1   the database failed us
 
 The HTTP API (:mod:`oncue.api`) answers an error with its ``http_status`` and the AWS JSON
-protocol's body ``{"__type": aws_name, "message": ...}``; EventBridge names some generic errors
-differently from Step Functions, and the API renames them per service.
+protocol's body ``{"__type": aws_name, "message": ...}``.
+
+EventBridge answers every one of its client errors with HTTP 400 (the *Errors* section of
+each action in the EventBridge API reference), so the EventBridge classes keep their parent's
+400.
 
 ASL's ``States.*`` errors are *data*, not Python exceptions: a workflow that fails is a result
 (status ``FAILED`` with an error and a cause), never a traceback.
@@ -50,6 +54,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ActivityNotFound",
+    "ConcurrentModificationException",
     "Conflict",
     "DefinitionError",
     "ExecutionAlreadyExists",
@@ -57,19 +62,20 @@ __all__ = [
     "ExecutionNotRedrivable",
     "HandlerError",
     "InvalidArn",
+    "InvalidEventPatternException",
     "InvalidInput",
     "InvalidName",
     "InvalidToken",
-    "LimitExceeded",
-    "ManagedRule",
+    "LimitExceededException",
+    "ManagedRuleException",
     "NotFound",
     "OncueError",
     "PatternError",
     "Problem",
     "RequestError",
     "RequestTooLarge",
-    "ResourceAlreadyExists",
-    "ResourceNotFound",
+    "ResourceAlreadyExistsException",
+    "ResourceNotFoundException",
     "SerializationError",
     "StateMachineAlreadyExists",
     "StateMachineNotFound",
@@ -77,7 +83,7 @@ __all__ = [
     "TaskDoesNotExist",
     "TaskTimedOut",
     "UnknownOperation",
-    "ValidationFailed",
+    "ValidationException",
 ]
 
 
@@ -127,18 +133,22 @@ class InvalidInput(OncueError, ValueError):
     aws_name = "InvalidExecutionInput"
 
 
-class ValidationFailed(InvalidInput):
-    """A request parameter that is missing or breaks its constraints (ValidationException)."""
-
-    aws_name = "ValidationException"
-
-
 class PatternError(OncueError, ValueError):
     """An event pattern that does not validate (EventBridge's InvalidEventPatternException)."""
 
     http_status = 400
     exit_code = 2
     aws_name = "InvalidEventPatternException"
+
+
+#: EventBridge's name for the same error: the bus and the API raise :class:`PatternError`.
+InvalidEventPatternException = PatternError
+
+
+class ValidationException(InvalidInput):
+    """An EventBridge request that fails validation (a name, a limit, a parameter)."""
+
+    aws_name = "ValidationException"
 
 
 class HandlerError(OncueError):
@@ -171,8 +181,8 @@ class TaskDoesNotExist(NotFound):
     aws_name = "TaskDoesNotExist"
 
 
-class ResourceNotFound(NotFound):
-    """An EventBridge resource (bus, rule) that does not exist."""
+class ResourceNotFoundException(NotFound):
+    """An event bus, rule, target, archive or replay that does not exist (EventBridge)."""
 
     aws_name = "ResourceNotFoundException"
 
@@ -225,17 +235,27 @@ class TaskTimedOut(Conflict):
     aws_name = "TaskTimedOut"
 
 
-class ResourceAlreadyExists(Conflict):
+class ResourceAlreadyExistsException(Conflict):
+    """CreateEventBus (or an archive) with a name already taken (EventBridge)."""
+
     aws_name = "ResourceAlreadyExistsException"
 
 
-class ManagedRule(Conflict):
-    """A rule that its manager owns: change it through the manager, or with Force."""
+class ManagedRuleException(Conflict):
+    """A rule managed by a service, changed without its manager or Force (EventBridge)."""
 
     aws_name = "ManagedRuleException"
 
 
-class LimitExceeded(Conflict):
+class ConcurrentModificationException(Conflict):
+    """Another request changed the same rule, target, archive or replay first (EventBridge)."""
+
+    aws_name = "ConcurrentModificationException"
+
+
+class LimitExceededException(Conflict):
+    """A request that would create more than a quota allows, e.g. a sixth target (EventBridge)."""
+
     aws_name = "LimitExceededException"
 
 

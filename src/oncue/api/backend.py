@@ -18,7 +18,6 @@ from typing import Any, Final, TypeVar
 
 from oncue.api.operations import Action, Service
 from oncue.app import App
-from oncue.bus.service import EventBus
 from oncue.engine.control import Control
 from oncue.store.schema import MIGRATIONS
 from oncue.types import Json
@@ -31,14 +30,6 @@ T = TypeVar("T")
 READINESS_TIMEOUT_SECONDS: Final = 5.0
 #: A long poll looks again at least this often (other processes create tasks too).
 LONG_POLL_STEP_SECONDS: Final = 1.0
-
-
-def _event_bus(app: App) -> EventBus:
-    """The app's EventBridge facade when the app provides one, else one over its store."""
-    events = getattr(app, "events", None)
-    if isinstance(events, EventBus):
-        return events
-    return EventBus(app.store, clock=app.clock, region=app.region, account=app.account)
 
 
 class Backend:
@@ -65,7 +56,7 @@ class Backend:
             )
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="oncue-api-store")
             self._db = self._on_executor
-        self.events = _event_bus(app)
+        self.events = app.events
         self.facades: dict[str, object] = {
             "AWSStepFunctions": self.control,
             "AWSEvents": self.events,
@@ -142,7 +133,8 @@ class Backend:
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Deploy the app's resources; with a worker, run it (and whatever the app runs)."""
+        """Deploy the app's state machines, buses and rules; with a worker, run the engine
+        worker and the bus dispatcher."""
         if self.worker:
             await self.app.start()
         else:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from oncue.errors import SerializationError, ValidationFailed
+from oncue.errors import SerializationError, ValidationException
 from oncue.types import Json
 
 __all__ = ["KINDS", "Action", "Param", "Service", "bind", "table"]
@@ -108,7 +108,7 @@ def bind(action: Action, body: Mapping[str, Json]) -> dict[str, Any]:
         value = body.get(param.aws)
         if value is None:
             if param.required:
-                raise ValidationFailed(
+                raise ValidationException(
                     f"1 validation error detected: Value null at '{param.aws}' failed to "
                     "satisfy constraint: Member must not be null"
                 )

@@ -227,6 +227,9 @@ class Cycle:
             outcome.delivered += 1
             if target.kind == "state_machine":
                 outcome.started += 1
+            elif target.kind == "bus":
+                # The event now waits on the other bus for a claim: look again at once.
+                outcome.more = True
         else:
             self._fail(btx, work, target, failure, now, outcome)
 

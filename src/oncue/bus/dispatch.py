@@ -151,7 +151,10 @@ class Dispatcher:
         once committed. When :meth:`run` is not running, in a transaction of its own."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._stopping:
-            return await self.db(self.cycle.put_alone, entries, self.clock.now())
+            response = await self.db(self.cycle.put_alone, entries, self.clock.now())
+            # A loop starting meanwhile may have claimed before this commit: look again.
+            self.wake()
+            return response
         future: asyncio.Future[dict[str, Json]] = loop.create_future()
         self._puts.append((PutRequest(entries), future))
         self._poke()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, NoReturn
 
-from oncue.errors import InvalidInput
+from oncue.errors import ValidationException
 from oncue.types import Json
 
 __all__ = [
@@ -108,7 +108,7 @@ class EntryResult:
 
 
 def _request_invalid(message: str) -> NoReturn:
-    raise InvalidInput(message)
+    raise ValidationException(message)
 
 
 def _argument(name: str, reason: str) -> EntryError:
@@ -133,8 +133,8 @@ def entry_size(entry: Mapping[str, Json]) -> int:
 
 
 def validate_entries(entries: Json, *, allow_aws_sources: bool = False) -> list[EntryResult]:
-    """Check a PutEvents ``Entries`` array: raise :class:`InvalidInput` when the whole request
-    fails, else return one :class:`EntryResult` per entry, in order.
+    """Check a PutEvents ``Entries`` array: raise :class:`ValidationException` when the whole
+    request fails, else return one :class:`EntryResult` per entry, in order.
 
     ``allow_aws_sources`` lets oncue itself publish ``aws.*`` events (Step Functions status
     changes, scheduled events); a PutEvents call from a user may not.

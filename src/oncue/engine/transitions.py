@@ -80,6 +80,8 @@ class Outcome:
     finished: list[str] = field(default_factory=list)
     transitions: int = 0
     messages: int = 0
+    #: Events written to the outbox (an execution's putEvents): the bus relays them.
+    outbox: int = 0
 
 
 class Machines:
@@ -320,6 +322,7 @@ class _Effects:
                 stored, response = integrations.put_events(command, ref, self.now)
                 stamp = self.now.timestamp()
                 self.tx.add_outbox((eid, arn, entry, stamp) for eid, entry in stored)
+                self.out.outbox += len(stored)
                 return [response]
             return self._start_child(command, ref.pattern)
         info = state.info

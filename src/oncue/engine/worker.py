@@ -72,8 +72,13 @@ class Worker:
         name: str | None = None,
         time_skipping: bool | None = None,
         grace_seconds: float = 5.0,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
+        """``on_outbox`` is called after a commit that wrote outbox rows (from any thread):
+        the app wakes its bus dispatcher with it, so an execution's events reach their
+        targets at once instead of at the dispatcher's next poll."""
         self.store = store
+        self.on_outbox = on_outbox
         self.handlers = dict(handlers)
         self.clock = clock or SystemClock()
         #: On shutdown, how long running handlers may take before their tasks are handed back.
@@ -128,6 +133,8 @@ class Worker:
 
     def _heard(self, outcome: Outcome) -> None:
         """A control operation (any thread) ran transitions: pick up their tasks."""
+        if outcome.outbox and self.on_outbox is not None:
+            self.on_outbox()
         loop = self._loop
         if loop is None:
             # Not running yet: the tasks leased to this worker start when it runs.
@@ -259,6 +266,8 @@ class Worker:
                 request.future.set_result(request.arn)
         self.stats["cycles"] += 1
         self.stats["transitions"] += outcome.transitions
+        if outcome.outbox and self.on_outbox is not None:
+            self.on_outbox()
         self._signal_activities(outcome)
         self._queued.extend(outcome.run)
         self._queued.extend(claimed)

@@ -2,7 +2,8 @@
 
 The server runs in a thread of the test process, with an :class:`oncue.App` whose handlers
 live here: ``double`` doubles, ``park`` hands its task token to the test (the machine waits
-for a callback), ``flaky`` fails until the test lets it succeed.
+for a callback), ``record`` hands the events it receives to the test, ``flaky`` fails until the
+test lets it succeed.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class Served:
     app: App
     server: ApiServer
     tokens: queue.Queue[str] = field(default_factory=queue.Queue)
+    seen: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     flaky_fails: list[bool] = field(default_factory=lambda: [True])
 
     @property
@@ -135,6 +137,7 @@ def stop_server(server: ApiServer, thread: threading.Thread) -> None:
 def served(tmp_path: Path) -> Iterator[Served]:
     app = App(f"sqlite:///{tmp_path / 'api.db'}", poll_seconds=0.05, grace_seconds=1.0)
     tokens: queue.Queue[str] = queue.Queue()
+    seen: queue.Queue[dict[str, Any]] = queue.Queue()
     flaky_fails = [True]
 
     @app.handler("double")
@@ -144,6 +147,10 @@ def served(tmp_path: Path) -> Iterator[Served]:
     @app.handler("park")
     def park(event: dict[str, Any]) -> None:
         tokens.put(event["token"])
+
+    @app.handler("record")
+    def record(event: dict[str, Any]) -> None:
+        seen.put(event)
 
     @app.handler("flaky")
     def flaky(event: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +165,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
             app=app,
             server=server,
             tokens=tokens,
+            seen=seen,
             flaky_fails=flaky_fails,
         )
     finally:

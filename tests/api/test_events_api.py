@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import LAMBDA, Served
+from conftest import LAMBDA, Served, finished, wait_until
 
 ORDER_PLACED = json.dumps({"source": ["food.orders"], "detail-type": ["order_placed"]})
 
@@ -181,3 +181,66 @@ def test_a_rule_has_at_most_five_targets(served: Served) -> None:
     with pytest.raises(ClientError) as limit:
         events.put_targets(Rule="many", Targets=[{"Id": "6", "Arn": LAMBDA + "f6"}])
     assert error_code(limit) == "LimitExceededException"
+
+
+def test_events_put_over_http_reach_handler_and_state_machine_targets(served: Served) -> None:
+    events, sfn = served.events, served.sfn
+    machine = served.machine(
+        "double",
+        {
+            "StartAt": "Double",
+            "States": {
+                "Double": {
+                    "Type": "Task",
+                    "Resource": LAMBDA + "double",
+                    "InputPath": "$.detail",
+                    "End": True,
+                }
+            },
+        },
+    )
+    events.create_event_bus(Name="orders")
+    events.put_rule(Name="placed", EventPattern=ORDER_PLACED, EventBusName="orders")
+    put = events.put_targets(
+        Rule="placed",
+        EventBusName="orders",
+        Targets=[
+            {"Id": "record", "Arn": LAMBDA + "record"},
+            {
+                "Id": "flow",
+                "Arn": machine,
+                "RoleArn": "arn:aws:iam::123456789012:role/events-invoke",
+            },
+        ],
+    )
+    assert put["FailedEntryCount"] == 0, put
+    sent = events.put_events(
+        Entries=[
+            {
+                "Source": "food.orders",
+                "DetailType": "order_placed",
+                "Detail": json.dumps({"value": 21}),
+                "EventBusName": "orders",
+            },
+            {  # matches no rule: accepted, delivered nowhere
+                "Source": "food.payments",
+                "DetailType": "order_placed",
+                "Detail": "{}",
+                "EventBusName": "orders",
+            },
+        ]
+    )
+    assert sent["FailedEntryCount"] == 0
+    event = served.seen.get(timeout=15)
+    assert event["id"] == sent["Entries"][0]["EventId"]
+    assert (event["source"], event["detail"]) == ("food.orders", {"value": 21})
+
+    def one_execution() -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = sfn.list_executions(stateMachineArn=machine)["executions"]
+        return listed
+
+    started = wait_until(one_execution, 15, "the rule to start an execution")
+    assert len(started) == 1
+    result = finished(sfn, started[0]["executionArn"])
+    assert json.loads(result["output"]) == {"value": 42}
+    assert served.seen.empty()

@@ -2,10 +2,10 @@
 
 Run: ``.venv/bin/python benchmarks/bench_api.py`` (``--requests``, ``--clients`` to resize).
 
-The server is a real uvicorn server on 127.0.0.1 in this process (its own thread and event
-loop), with a worker, over a SQLite file with ``synchronous=FULL``. Clients are threads with
-keep-alive HTTP connections sending AWS JSON-protocol requests (what boto3 sends, without
-the SigV4 signing cost); boto3 itself is measured once for comparison.
+The server is ``oncue serve`` in its own process (uvicorn on 127.0.0.1, a worker in the same
+process) over a SQLite file with ``synchronous=FULL``. Clients are threads of this process
+with keep-alive HTTP connections sending AWS JSON-protocol requests (what boto3 sends,
+without the SigV4 signing cost); boto3 itself is measured once for comparison.
 
 1. StartExecution of a one-Task machine (a Python handler): calls per second, and the time
    until every execution SUCCEEDED.
@@ -19,7 +19,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,13 +33,35 @@ from typing import Any
 
 import boto3
 
-from oncue.api import ApiServer
-from oncue.app import App
-
 __all__ = ["main"]
 
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
 MACHINE = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": FN + "echo", "End": True}}}
+
+
+_SCRIPT = Path(sys.executable).with_name("oncue")
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "oncue.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("oncue serve did not become ready")
 
 
 class Client:
@@ -100,15 +126,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        app = App(f"sqlite:///{Path(directory) / 'bench.db'}")
-        app.handler("echo")(lambda event: event)
-        app.state_machine("bench", MACHINE)
-        server = ApiServer(app, port=0, log_level="warning")
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
-        port, machine = server.port, app.arn("bench")
+        root = Path(directory)
+        (root / "handlers.py").write_text("def echo(event):\n    return event\n")
+        (root / "bench.json").write_text(json.dumps(MACHINE))
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                *COMMAND,
+                *("serve", "--port", str(port), "--log-level", "warning"),
+                *("--handlers", "handlers.py", "--state-machine", "bench=bench.json"),
+                *("--database-url", f"sqlite:///{root / 'bench.db'}"),
+            ],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+        )
+        wait_ready(port)
+        machine = "arn:aws:states:us-east-1:123456789012:stateMachine:bench"
         arns: list[str] = [""] * args.requests
 
         def start(client: Client, n: int) -> None:
@@ -161,8 +194,8 @@ def main() -> None:
         report(
             "boto3 DescribeExecution, 1 thread", count, time.perf_counter() - began, boto_latencies
         )
-        server.should_exit = True
-        thread.join()
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
 
 
 if __name__ == "__main__":

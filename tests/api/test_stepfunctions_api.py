@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import DOUBLE, FLAKY, PARK, PASS, ROLE, Served, finished
+from conftest import DOUBLE, FLAKY, PARK, PASS, ROLE, Served, client, finished
 
 
 def error_code(info: pytest.ExceptionInfo[ClientError]) -> str:
@@ -259,3 +259,30 @@ def test_execution_and_state_machine_already_exist(served: Served) -> None:
     with pytest.raises(ClientError) as machine_exists:
         sfn.create_state_machine(name="park", definition=json.dumps(PASS), roleArn=ROLE)
     assert error_code(machine_exists) == "StateMachineAlreadyExists"
+
+
+def test_concurrent_starts_share_commits_and_keep_their_own_answers(served: Served) -> None:
+    sfn = served.sfn
+    arn = served.machine("double", DOUBLE)
+    answers: dict[int, dict[str, Any]] = {}
+
+    def start(n: int) -> None:
+        answers[n] = client("stepfunctions", served.url).start_execution(
+            stateMachineArn=arn, name=f"n{n}", input=json.dumps({"value": n})
+        )
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for n, answer in answers.items():
+        assert answer["executionArn"].endswith(f":n{n}")
+        result = finished(sfn, answer["executionArn"])
+        assert result["startDate"] == answer["startDate"]
+        assert json.loads(result["output"]) == {"value": 2 * n}
+    assert len(answers) == 8
+    # A trace header is kept (X-Ray's header passes through untouched).
+    header = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+    traced = sfn.start_execution(stateMachineArn=arn, input='{"value": 0}', traceHeader=header)
+    assert sfn.describe_execution(executionArn=traced["executionArn"])["traceHeader"] == header

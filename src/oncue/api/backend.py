@@ -2,11 +2,14 @@
 
 :class:`~oncue.engine.control.Control` and :class:`~oncue.bus.service.EventBus` are
 synchronous store calls. They never run on the event loop's thread: with a worker in the
-process they run on the worker's store thread (the engine's own approach: one thread owns the
-process's writes, so SQLite's single writer is never contended from inside the process and a
-transition an API call runs hands its tasks to the worker at once); without a worker
+process they run on the worker's store thread (the engine's own approach: API writes queue
+behind the worker's cycles instead of contending for SQLite's single writer, and a transition
+an API call runs hands its tasks to the worker at once); without a worker
 (``oncue serve --no-worker``) they run on one store thread of the API's own, and tasks wait in
 the database for the ``oncue worker`` processes.
+
+StartExecution, while the worker runs, joins the worker's next cycle instead: concurrent starts
+share one transaction (a group commit), with the same checks and name idempotency.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import PASS, Served, client, start_server, stop_server
 
+from oncue.api import SERVICES
 from oncue.api.protocol import MAX_BODY_BYTES
 from oncue.app import App
 
@@ -191,3 +192,49 @@ def test_without_a_worker_readiness_does_not_expect_one(api_only: str) -> None:
     execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
     # A Pass machine needs no handler: its transitions run in StartExecution's transaction.
     assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+
+
+#: Values of the right JSON type but odd content, per member kind (for the sweep below).
+ODD_VALUES: dict[str, list[Any]] = {
+    "string": [
+        "",
+        "x",
+        "x" * 5000,
+        "\u0000",
+        "🙂",
+        "{}",
+        "arn:aws:states:us-east-1:123456789012:stateMachine:m",
+        "arn:aws:states:us-east-1:123456789012:execution:m:e",
+        "arn:aws:states:us-east-1:123456789012:activity:a",
+    ],
+    "integer": [-1, 0, 3, 10**15],
+    "boolean": [True, False],
+    "list": [[], [1], [{}], ["x"], [None], [{"Id": 1}], [{"Source": 1}], [[]]],
+    "structure": [{}, {"a": [1]}],
+    "timestamp": [-1.0, 1e20],
+}
+
+
+def test_no_member_value_of_the_right_type_gets_a_server_error(served: Served) -> None:
+    """Every action, every member, odd values: answered with 200 or an AWS 4xx error."""
+    parts = urlsplit(served.url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    answered = 0
+    try:
+        for prefix, service in SERVICES.items():
+            for name, action in service.actions.items():
+                base = {p.aws: ODD_VALUES[p.kind][1] for p in action.params}
+                for param in action.params:
+                    for value in ODD_VALUES[param.kind]:
+                        body = json.dumps({**base, param.aws: value})
+                        headers = {"X-Amz-Target": f"{prefix}.{name}"}
+                        connection.request("POST", "/", body=body, headers=headers)
+                        response = connection.getresponse()
+                        document = json.loads(response.read())
+                        assert response.status < 500, (name, param.aws, value, document)
+                        if response.status != 200:
+                            assert document["__type"] and document["message"]
+                        answered += 1
+    finally:
+        connection.close()
+    assert answered > 500

@@ -23,6 +23,7 @@ from oncue.bus.dispatch import Dispatcher
 from oncue.bus.naming import DEFAULT_BUS, bus_arn, rule_arn
 from oncue.bus.router import Router
 from oncue.bus.service import EventBus
+from oncue.cycleloop import TimeSkip
 from oncue.engine.clock import Clock, SystemClock
 from oncue.engine.control import Control, start_in_tx
 from oncue.engine.naming import arn_prefix
@@ -328,7 +329,7 @@ class App:
     async def start(self) -> None:
         """Deploy, then run the worker and the dispatcher in the background of the running
         event loop."""
-        worker, dispatcher = self.worker, self.dispatcher
+        worker, dispatcher = self._loops()
         await worker.db(self.deploy)
         self._stop = stop = asyncio.Event()
         self._tasks = [
@@ -342,6 +343,14 @@ class App:
         (what the HTTP API's readiness reports)."""
         return bool(self._tasks) and not any(task.done() for task in self._tasks)
 
+    def _loops(self) -> tuple[Worker, Dispatcher]:
+        worker, dispatcher = self.worker, self.dispatcher
+        if worker.time_skipping and worker.skip_group is None:
+            # One virtual clock: time jumps only when neither loop holds work, to the earlier
+            # of the next timer and the next delivery retry.
+            TimeSkip().join(worker, dispatcher)
+        return worker, dispatcher
+
     async def stop(self) -> None:
         if self._tasks and self._stop is not None:
             self._stop.set()
@@ -351,7 +360,7 @@ class App:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deploy and run the worker and the dispatcher in the foreground until ``stop``."""
-        worker, dispatcher = self.worker, self.dispatcher
+        worker, dispatcher = self._loops()
         await worker.db(self.deploy)
         stop = stop or asyncio.Event()
         try:

@@ -249,3 +249,54 @@ async def test_execution_put_events_reaches_a_rule_handler_promptly(tmp_path: Pa
         elapsed = loop.time() - began
     assert result["status"] == "SUCCEEDED"
     assert elapsed < 5.0  # the poll interval is 30 s: the worker woke the dispatcher
+
+
+async def test_execution_put_events_fails_the_task_on_bad_entries(tmp_path: Path) -> None:
+    """Step Functions: a non-zero FailedEntryCount fails the Task with EventBridge.FailedEntry;
+    the good entries are still published, with the execution and machine ARNs in Resources."""
+    app = make_app(tmp_path)
+    publish: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::events:putEvents",
+        "Parameters": {
+            "Entries": [
+                {"Source": "shop", "DetailType": "order_placed", "Detail": {"order": 1}},
+                {"DetailType": "order_placed", "Detail": {"order": 2}},
+                {"Source": "shop", "DetailType": "x", "Detail": {}, "EventBusName": "nowhere"},
+            ]
+        },
+        "End": True,
+    }
+    machine = app.state_machine("publish", {"StartAt": "P", "States": {"P": publish}})
+    bad_request = app.state_machine(
+        "too-many",
+        {
+            "StartAt": "P",
+            "States": {
+                "P": {**publish, "Parameters": {"Entries": [{"Source": "s"}] * 11}},
+            },
+        },
+    )
+    got: list[dict[str, Any]] = []
+
+    @app.on(PLACED)
+    def notify(event: dict[str, Any]) -> None:
+        got.append(event)
+
+    async with app:
+        result = await app.execute(machine)
+        too_many = await app.execute(bad_request)
+        await until(lambda: len(got) == 1)
+    assert result["status"] == "FAILED" and result["error"] == "EventBridge.FailedEntry"
+    cause = json.loads(str(result["cause"]))
+    assert cause["FailedEntryCount"] == 2
+    assert cause["Entries"][1]["ErrorCode"] == "InvalidArgument"
+    assert cause["Entries"][2] == {
+        "ErrorCode": "ResourceNotFoundException",
+        "ErrorMessage": "Event bus nowhere does not exist.",
+    }
+    assert got[0]["detail"] == {"order": 1}
+    assert got[0]["id"] == cause["Entries"][0]["EventId"]
+    assert got[0]["resources"] == [str(result["executionArn"]), machine]
+    assert too_many["status"] == "FAILED"
+    assert too_many["error"] == "EventBridge.ValidationException"

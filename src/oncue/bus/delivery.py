@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from oncue.bus.deadletters import DeadLetter, dead_letter
-from oncue.bus.entries import EntryError, validate_entry
 from oncue.bus.handlers import Failure
 from oncue.bus.queues import send_in_tx
 from oncue.bus.retry import RetryPolicy
@@ -35,6 +34,7 @@ from oncue.bus.router import Router, entry_from_event
 from oncue.bus.targets import Target
 from oncue.bus.transform import render_input
 from oncue.errors import ExecutionAlreadyExists, InvalidInput, NotFound, OncueError
+from oncue.patterns.entries import EntryError, validate_entry
 from oncue.store.bus_sql import BusTx, DeliveryKey
 from oncue.store.sql import Tx
 from oncue.types import Json

@@ -8,9 +8,11 @@ published is delivered if and only if its transition committed, and exactly once
 The event keeps the id the execution's task result reported (``Entries[].EventId``), and its
 ingestion time is the time of that transition.
 
-An outbox entry PutEvents would refuse (no ``Source``, a ``Detail`` that is not a JSON object, a
-bus that does not exist) cannot be delivered; it is logged and dropped, as EventBridge drops an
-entry it reports as failed.
+The engine already validated each entry as PutEvents does, and failed the task with
+``EventBridge.FailedEntry`` for the bad ones (:func:`oncue.engine.integrations.put_events`),
+so only good entries reach the outbox. One can still fail here if its bus was deleted after the
+transition committed; it is then logged and dropped, as EventBridge drops an entry it reports
+as failed.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import logging
 from datetime import UTC, datetime
 
 from oncue.asl.jsonutil import loads
-from oncue.bus.entries import Entry, EntryError, validate_entry
 from oncue.bus.router import Router
 from oncue.errors import OncueError
+from oncue.patterns.entries import Entry, EntryError, validate_entry
 from oncue.store.bus_sql import BusTx
 from oncue.store.sql import Tx
 

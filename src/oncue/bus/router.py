@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from oncue.asl.jsonutil import dumps
-from oncue.bus.entries import (
+from oncue.bus.naming import DEFAULT_BUS, resolve_bus, rule_arn
+from oncue.bus.targets import Target, target_from_record
+from oncue.errors import InvalidInput, OncueError
+from oncue.patterns.compile import compile_pattern
+from oncue.patterns.entries import (
     Entry,
     EntryError,
     EntryResult,
@@ -31,10 +35,6 @@ from oncue.bus.entries import (
     put_events_response,
     validate_entries,
 )
-from oncue.bus.naming import DEFAULT_BUS, resolve_bus, rule_arn
-from oncue.bus.targets import Target, target_from_record
-from oncue.errors import InvalidInput, OncueError
-from oncue.patterns.compile import compile_pattern
 from oncue.patterns.index import RuleIndex
 from oncue.store.bus_sql import BusTx, NewDelivery, RuleRecord
 from oncue.store.sql import Tx

@@ -49,6 +49,7 @@ from oncue.engine import integrations
 from oncue.engine.codec import decode_event, encode_event
 from oncue.engine.invoke import Handler, resolve_handler
 from oncue.errors import OncueError, StoreError
+from oncue.store.bus_sql import BusTx
 from oncue.store.records import ExecutionRecord, ExecutionUpdate, NewTask, TaskClaim
 from oncue.store.sql import Tx
 from oncue.types import Json
@@ -319,7 +320,14 @@ class _Effects:
         ref = parse_resource(command.resource)
         if ref is not None and integrations.is_internal(ref):
             if ref.service == "events":
-                stored, response = integrations.put_events(command, ref, self.now)
+                buses = BusTx(self.tx)
+                stored, response = integrations.put_events(
+                    command,
+                    ref,
+                    self.now,
+                    self.record,
+                    lambda bus: buses.get_bus(bus) is not None,
+                )
                 stamp = self.now.timestamp()
                 self.tx.add_outbox((eid, arn, entry, stamp) for eid, entry in stored)
                 self.out.outbox += len(stored)

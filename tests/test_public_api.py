@@ -19,6 +19,12 @@ EXPECTED = {
     "RequestTooLarge",
     "SerializationError",
     "UnknownOperation",
+    "AuthError",
+    "IncompleteSignature",
+    "InvalidClientTokenId",
+    "InvalidSignature",
+    "MissingAuthenticationToken",
+    "RequestExpired",
     "ActivityNotFound",
     "Conflict",
     "ExecutionNotRedrivable",
@@ -65,7 +71,7 @@ def test_every_error_derives_from_the_root_and_knows_its_status_and_exit_code() 
         if name == "Problem":
             continue
         assert issubclass(cls, errors.OncueError)
-        assert cls.http_status in (400, 404, 409, 413, 500)
+        assert cls.http_status in (400, 403, 404, 409, 413, 500)
         assert cls.exit_code in (1, 2)
     assert issubclass(errors.DefinitionError, ValueError)
     # EventBridge's names, in the tree where the existing handlers already catch them.

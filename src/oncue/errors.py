@@ -34,6 +34,12 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     │   ├── SerializationError                        SerializationException: not the JSON
     │   │                                             the operation takes
     │   └── RequestTooLarge            413            RequestEntityTooLargeException
+    ├── AuthError                      403 / exit 2   a request not signed by a known key
+    │   ├── MissingAuthenticationToken                MissingAuthenticationToken: unsigned
+    │   ├── IncompleteSignature        400            IncompleteSignature: malformed
+    │   ├── RequestExpired             400            RequestExpired: over 15 minutes off
+    │   ├── InvalidClientTokenId                      InvalidClientTokenId: unknown key
+    │   └── InvalidSignature                          InvalidSignatureException
     └── StoreError                     500 / exit 1   the database failed us
 
 The HTTP API (:mod:`oncue.api`) answers an error with its ``http_status`` and the AWS JSON
@@ -54,6 +60,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ActivityNotFound",
+    "AuthError",
     "ConcurrentModificationException",
     "Conflict",
     "DefinitionError",
@@ -61,18 +68,23 @@ __all__ = [
     "ExecutionNotFound",
     "ExecutionNotRedrivable",
     "HandlerError",
+    "IncompleteSignature",
     "InvalidArn",
+    "InvalidClientTokenId",
     "InvalidEventPatternException",
     "InvalidInput",
     "InvalidName",
+    "InvalidSignature",
     "InvalidToken",
     "LimitExceededException",
     "ManagedRuleException",
+    "MissingAuthenticationToken",
     "NotFound",
     "OncueError",
     "PatternError",
     "Problem",
     "RequestError",
+    "RequestExpired",
     "RequestTooLarge",
     "ResourceAlreadyExistsException",
     "ResourceNotFoundException",
@@ -284,6 +296,44 @@ class RequestTooLarge(RequestError):
 
     http_status = 413
     aws_name = "RequestEntityTooLargeException"
+
+
+class AuthError(OncueError):
+    """A request the API refuses because no known access key signed it (``--api-keys``)."""
+
+    http_status = 403
+    exit_code = 2
+    aws_name = "AccessDeniedException"
+
+
+class MissingAuthenticationToken(AuthError):
+    aws_name = "MissingAuthenticationToken"
+
+
+class IncompleteSignature(AuthError):
+    """An Authorization header that is not a well-formed AWS Signature Version 4."""
+
+    http_status = 400
+    aws_name = "IncompleteSignature"
+
+
+class RequestExpired(AuthError):
+    """A signed request dated more than 15 minutes away from the server's clock."""
+
+    http_status = 400
+    aws_name = "RequestExpired"
+
+
+class InvalidClientTokenId(AuthError):
+    """An access key id the server does not know."""
+
+    aws_name = "InvalidClientTokenId"
+
+
+class InvalidSignature(AuthError):
+    """A signature that does not match the request and the key's secret."""
+
+    aws_name = "InvalidSignatureException"
 
 
 class StoreError(OncueError):

@@ -52,15 +52,15 @@ FLAKY = {
 }
 
 
-def client(service: str, url: str) -> Any:
+def client(service: str, url: str, key: str = "AKIDEXAMPLE", secret: str = "dummy-secret") -> Any:
     """A boto3 client for the server: region us-east-1, dummy credentials, no retries (so a
     test sees the first answer)."""
     return boto3.client(
         service,
         endpoint_url=url,
         region_name=REGION,
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="dummy-secret",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
         config=Config(retries={"total_max_attempts": 1}, read_timeout=70),
     )
 
@@ -118,8 +118,12 @@ class Served:
         return self.tokens.get(timeout=timeout)
 
 
-def start_server(app: App, *, worker: bool = True) -> tuple[ApiServer, threading.Thread]:
-    server = ApiServer(app, port=0, worker=worker, log_level="warning", graceful_seconds=5)
+def start_server(
+    app: App, *, worker: bool = True, keys: dict[str, str] | None = None
+) -> tuple[ApiServer, threading.Thread]:
+    server = ApiServer(
+        app, port=0, worker=worker, keys=keys, log_level="warning", graceful_seconds=5
+    )
     thread = threading.Thread(target=server.run, name="oncue-api-test", daemon=True)
     thread.start()
     wait_until(lambda: server.started or not thread.is_alive(), STARTUP_SECONDS, "startup")

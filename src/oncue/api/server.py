@@ -3,9 +3,9 @@
 Routes:
 
 - ``POST /``: the AWS JSON protocol (:mod:`.protocol`), dispatched by ``X-Amz-Target`` to the
-  Step Functions and EventBridge action tables. Requests are signed by the AWS SDKs with
-  SigV4; the signature is not verified and any credentials are accepted (put the API behind
-  your own network controls or an authenticating proxy).
+  Step Functions and EventBridge action tables. The AWS SDKs sign requests with SigV4. By
+  default the signature is not verified and any credentials are accepted; given ``keys``
+  (access key id -> secret), every request must be signed by one of them (:mod:`.sigv4`).
 - ``GET /healthz``: liveness, 200 while the process serves requests.
 - ``GET /readyz``: readiness, 200 when the database is reachable with every migration applied
   and the worker (if this process runs one) is running, else 503; the body lists each check.
@@ -23,7 +23,8 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Final
 
@@ -38,6 +39,7 @@ from oncue.api.events import EVENTS
 from oncue.api.operations import Service, bind
 from oncue.api.protocol import MAX_BODY_BYTES, check_size, decode_body, encode, error_document
 from oncue.api.protocol import resolve as resolve_target
+from oncue.api.sigv4 import verify
 from oncue.api.stepfunctions import STEP_FUNCTIONS
 from oncue.app import App
 from oncue.errors import OncueError
@@ -70,8 +72,19 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def create_api(app: App, *, worker: bool = True) -> Starlette:
-    """The ASGI app serving ``app``'s APIs; with ``worker``, it runs the app's worker too.
+def _signed_view(request: Request) -> dict[str, str]:
+    """Headers by lower-case name, repeated ones joined with commas (as SigV4 signs them)."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+def create_api(
+    app: App, *, worker: bool = True, keys: Mapping[str, str] | None = None
+) -> Starlette:
+    """The ASGI app serving ``app``'s APIs; with ``worker``, it runs the app's worker too;
+    with ``keys``, only requests signed (SigV4) with one of those access keys are served.
 
     Its lifespan deploys the app (and runs the worker); ``api.state.backend`` is the
     :class:`~oncue.api.backend.Backend`.
@@ -85,6 +98,16 @@ def create_api(app: App, *, worker: bool = True) -> Starlette:
         service: Service | None = SERVICES.get((target or "").partition(".")[0])
         try:
             body = await _read_body(request)
+            if keys:
+                verify(
+                    keys,
+                    method=request.method,
+                    path=request.url.path,
+                    query=request.url.query,
+                    headers=_signed_view(request),
+                    body=body,
+                    now=datetime.now(UTC),
+                )
             service, action = resolve_target(target, SERVICES)
             arguments = bind(action, decode_body(body))
             status, document = 200, await backend.invoke(service, action, arguments)
@@ -148,10 +171,11 @@ class ApiServer(uvicorn.Server):
         host: str = "127.0.0.1",
         port: int = 8000,
         worker: bool = True,
+        keys: Mapping[str, str] | None = None,
         log_level: str = "info",
         graceful_seconds: int = 30,
     ) -> None:
-        self.api = create_api(app, worker=worker)
+        self.api = create_api(app, worker=worker, keys=keys)
         self.backend: Backend = self.api.state.backend
         super().__init__(
             uvicorn.Config(

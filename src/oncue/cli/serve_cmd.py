@@ -28,6 +28,21 @@ def _machine_pair(value: str) -> tuple[str, str]:
     return name, path
 
 
+def _parse_keys(text: str | None) -> dict[str, str] | None:
+    """``ID:SECRET,ID:SECRET`` as a mapping (None: no authentication)."""
+    if text is None or not text.strip():
+        return None
+    keys: dict[str, str] = {}
+    for item in text.split(","):
+        key_id, sep, secret = item.strip().partition(":")
+        if not sep or not key_id or not secret:
+            raise click.BadParameter(
+                "expected ACCESS_KEY_ID:SECRET pairs separated by commas", param_hint="--api-keys"
+            )
+        keys[key_id] = secret
+    return keys
+
+
 @click.command("serve")
 @click.argument("app_spec", metavar="[APP]", required=False)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -74,6 +89,16 @@ def _machine_pair(value: str) -> tuple[str, str]:
     default="info",
     show_default=True,
 )
+@click.option(
+    "--api-keys",
+    "api_keys",
+    envvar="ONCUE_API_KEYS",
+    show_envvar=True,
+    metavar="ID:SECRET[,ID:SECRET...]",
+    default=None,
+    help="Serve only requests signed (SigV4) with one of these access keys "
+    "(default: accept any credentials).",
+)
 @database_option
 @api_errors
 def serve(
@@ -86,14 +111,16 @@ def serve(
     strict: bool,
     graceful_seconds: int,
     log_level: str,
+    api_keys: str | None,
     database_url: str,
 ) -> None:
     """Serve the Step Functions and EventBridge APIs over HTTP until SIGINT or SIGTERM.
 
     APP is MODULE:ATTRIBUTE or path/to/file.py:ATTRIBUTE naming an oncue.App; without it the
-    server serves the handlers of --handlers and the state machines of --state-machine. Any
-    AWS credentials are accepted: requests are not authenticated.
+    server serves the handlers of --handlers and the state machines of --state-machine.
+    Without --api-keys any AWS credentials are accepted: requests are not authenticated.
     """
+    keys = _parse_keys(api_keys)
     if not run_worker and handlers_specs:
         raise click.UsageError(
             "--handlers needs a worker: drop --no-worker, or run them in "
@@ -128,6 +155,7 @@ def serve(
         host=host,
         port=port,
         worker=run_worker,
+        keys=keys,
         log_level=log_level,
         graceful_seconds=graceful_seconds,
     )

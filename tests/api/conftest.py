@@ -8,6 +8,7 @@ test lets it succeed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -137,9 +138,10 @@ def stop_server(server: ApiServer, thread: threading.Thread) -> None:
     assert not thread.is_alive(), "the server did not stop"
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    app = App(f"sqlite:///{tmp_path / 'api.db'}", poll_seconds=0.05, grace_seconds=1.0)
+@contextlib.contextmanager
+def serving(database: Path) -> Iterator[Served]:
+    """A server over a new database, with the test handlers, for the duration of the block."""
+    app = App(f"sqlite:///{database}", poll_seconds=0.05, grace_seconds=1.0)
     tokens: queue.Queue[str] = queue.Queue()
     seen: queue.Queue[dict[str, Any]] = queue.Queue()
     flaky_fails = [True]
@@ -174,3 +176,16 @@ def served(tmp_path: Path) -> Iterator[Served]:
         )
     finally:
         stop_server(server, thread)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path / "api.db") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for a module's tests that change nothing (bad requests, refusals)."""
+    with serving(tmp_path_factory.mktemp("shared") / "api.db") as running:
+        yield running

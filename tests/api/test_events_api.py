@@ -166,9 +166,9 @@ def test_test_event_pattern(served: Served) -> None:
         ),
     ],
 )
-def test_errors_surface_with_eventbridge_names(served: Served, call: Any, code: str) -> None:
+def test_errors_surface_with_eventbridge_names(shared: Served, call: Any, code: str) -> None:
     with pytest.raises(ClientError) as info:
-        call(served.events)
+        call(shared.events)
     assert error_code(info) == code
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 

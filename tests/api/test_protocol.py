@@ -99,9 +99,9 @@ def request(
     ],
 )
 def test_bad_requests_get_aws_errors(
-    served: Served, target: str | None, body: bytes, status: int, error: str, says: str
+    shared: Served, target: str | None, body: bytes, status: int, error: str, says: str
 ) -> None:
-    code, headers, document = request(served.url, body, target=target)
+    code, headers, document = request(shared.url, body, target=target)
     assert code == status, document
     assert document["__type"] == error
     assert says in document["message"]
@@ -140,10 +140,10 @@ def test_timestamps_are_epoch_seconds(served: Served) -> None:
     assert isinstance(document["creationDate"], float)
 
 
-def test_only_post_on_the_root(served: Served) -> None:
-    status, _, _ = request(served.url, method="GET", path="/")
+def test_only_post_on_the_root(shared: Served) -> None:
+    status, _, _ = request(shared.url, method="GET", path="/")
     assert status == 405
-    status, _, _ = request(served.url, method="POST", path="/elsewhere")
+    status, _, _ = request(shared.url, method="POST", path="/elsewhere")
     assert status == 404
 
 

@@ -235,11 +235,11 @@ def test_validate_state_machine_definition_reports_json_pointers(served: Served)
     ],
 )
 def test_errors_surface_as_client_errors_with_aws_codes(
-    served: Served, call: Any, code: str
+    shared: Served, call: Any, code: str
 ) -> None:
-    served.machine("pass", PASS)
+    shared.machine("pass", PASS)  # idempotent: the same request again answers the same
     with pytest.raises(ClientError) as info:
-        call(served.sfn)
+        call(shared.sfn)
     assert error_code(info) == code
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert info.value.response["Error"]["Message"]

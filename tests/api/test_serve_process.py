@@ -216,3 +216,15 @@ def test_serve_refuses_contradictory_or_bad_arguments(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "InvalidDefinition" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_port_in_use_is_one_message_and_exit_one(processes: Processes) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = processes.spawn("serve", "--port", str(port))
+        assert process.wait(30) == 1
+    log = processes.log(process)
+    assert "address already in use" in log
+    assert "Traceback" not in log

@@ -159,7 +159,10 @@ def serve(
         log_level=log_level,
         graceful_seconds=graceful_seconds,
     )
-    server.run()
+    try:
+        server.run()
+    except SystemExit as stop:
+        # uvicorn exits when it cannot listen (the port is taken...) after logging why.
+        raise click.exceptions.Exit(1 if stop.code else 0) from None
     if not server.started:
-        # uvicorn logged why (the port is taken, the address is not ours...).
         raise click.exceptions.Exit(1)

@@ -30,7 +30,7 @@ from typing import Final
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -113,6 +113,9 @@ def create_api(
             status, document = 200, await backend.invoke(service, action, arguments)
         except OncueError as error:
             status, document = error_document(error, service)
+        except ClientDisconnect:
+            # The client went away before its request arrived: no one to answer.
+            return Response(status_code=400)
         except Exception:  # a defect: logged with its traceback, answered without it
             log.exception("request %s failed", request_id)
             internal = OncueError(

@@ -35,6 +35,7 @@ EXPECTED = {
     "TaskDoesNotExist",
     "TaskTimedOut",
     "DefinitionError",
+    "DeliveryContext",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionResult",

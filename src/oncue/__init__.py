@@ -6,6 +6,7 @@ The public API is what this module exports; everything else is internal and may 
 from oncue.app import App, HandlerRegistry, handler, load_handlers
 from oncue.asl.model import StateMachine
 from oncue.asl.validate import parse_definition, validate_definition
+from oncue.bus.handlers import DeliveryContext
 from oncue.clock import VirtualClock
 from oncue.engine.invoke import TaskContext
 from oncue.engine.runner import ExecutionResult, execute, execute_async
@@ -56,6 +57,7 @@ __all__ = [
     "ConcurrentModificationException",
     "Conflict",
     "DefinitionError",
+    "DeliveryContext",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionNotRedrivable",

@@ -38,6 +38,7 @@ from oncue.engine.worker import Worker
 from oncue.errors import InvalidInput, StateMachineNotFound
 from oncue.store import DEFAULT_DATABASE_URL, Store, open_store
 from oncue.store.sql import Tx
+from oncue.tracing import current_trace
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, MAX_PAYLOAD_BYTES, Json
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -389,8 +390,11 @@ class App:
     async def start_execution(
         self, state_machine: str, input: Json = None, *, name: str | None = None
     ) -> str:
-        """Start an execution of a state machine (name or ARN); its execution ARN."""
+        """Start an execution of a state machine (name or ARN); its execution ARN. Called
+        while handling an event (or a task), the execution joins that trace."""
         text = dumps({} if input is None else input)
+        trace = current_trace()
+        header = trace.traceparent() if trace is not None else None
         if len(text.encode()) > MAX_PAYLOAD_BYTES:
             raise InvalidInput(
                 f"Invalid execution input: larger than the {MAX_PAYLOAD_BYTES // 1024} KiB limit"
@@ -398,12 +402,12 @@ class App:
         if not self._tasks:
             # No worker loop runs: start in a transaction of its own.
             response = await self.worker.db(
-                self.control.start_execution, self.arn(state_machine), text, name
+                self.control.start_execution, self.arn(state_machine), text, name, header
             )
             arn = response["executionArn"]
             assert isinstance(arn, str)
             return arn
-        return await self.worker.start_execution(self.arn(state_machine), text, name)
+        return await self.worker.start_execution(self.arn(state_machine), text, name, header)
 
     async def wait(self, execution_arn: str) -> dict[str, Json]:
         """Until the execution finishes; its DescribeExecution."""
@@ -434,6 +438,16 @@ class App:
             await worker.activity_scheduled(activity_arn, min(remaining, 1.0))
 
 
-def _start_execution(tx: Tx, machine: str, input_text: str, name: str | None, now: datetime) -> str:
+def _start_execution(
+    tx: Tx,
+    state_machine_arn: str,
+    input_text: str,
+    name: str | None,
+    now: datetime,
+    *,
+    trace_header: str | None = None,
+) -> str:
     """A rule's state machine target: StartExecution in the dispatcher's transaction."""
-    return start_in_tx(tx, machine, input_text, name, now=now).arn
+    return start_in_tx(
+        tx, state_machine_arn, input_text, name, now=now, trace_header=trace_header
+    ).arn

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from oncue.asl.jsonutil import loads
-from oncue.bus.delivery import StartExecution, Work, deliver_inline, render, settle
+from oncue.bus.delivery import (
+    StartExecution,
+    Work,
+    deliver_inline,
+    record_attempt,
+    render,
+    settle,
+)
 from oncue.bus.handlers import Failure
 from oncue.bus.relay import relay_outbox
 from oncue.bus.router import Router
@@ -35,6 +42,7 @@ from oncue.errors import OncueError
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusTx, DeliveryClaim, DeliveryKey
 from oncue.store.sql import Tx
+from oncue.tracing import TraceContext
 from oncue.types import Json
 
 __all__ = ["Cycle", "CycleOutcome", "PutRequest", "Result"]
@@ -52,6 +60,8 @@ class PutRequest:
     entries: Json
     response: dict[str, Json] | None = None
     error: OncueError | None = None
+    #: The publisher's trace context (the handler it was made in), captured at the call.
+    trace: TraceContext | None = None
 
 
 @dataclass(slots=True)
@@ -165,7 +175,13 @@ class Cycle:
             try:
                 with tx.savepoint():
                     result = self.router.put_events_in_tx(
-                        tx, put.entries, now, owner=self.owner, lease_until=until, leases=leases
+                        tx,
+                        put.entries,
+                        now,
+                        owner=self.owner,
+                        lease_until=until,
+                        leases=leases,
+                        trace=put.trace,
                     )
             except OncueError as error:
                 put.error = error
@@ -185,6 +201,7 @@ class Cycle:
                         ingested=accepted.ingested,
                         target=accepted.target,
                         rule_arn=accepted.rule_arn,
+                        trace_id=accepted.trace_id,
                     )
                 )
         return work
@@ -201,6 +218,7 @@ class Cycle:
             ingested=claim.ingested,
             target=rules.target(claim.rule, claim.target_id) if rules is not None else None,
             rule_arn=self.router.rule_arn(claim.bus, claim.rule),
+            trace_id=claim.trace_id,
         )
 
     def _inline(
@@ -224,6 +242,7 @@ class Cycle:
             )
         if failure is None:
             btx.finish_deliveries([work.key], self.owner)
+            record_attempt(tx, work, target, "delivered", now)
             outcome.delivered += 1
             if target.kind == "state_machine":
                 outcome.started += 1
@@ -263,8 +282,11 @@ class Cycle:
     ) -> None:
         """The results of handler calls: delete delivered rows, settle the failed ones."""
         done = [work for work, failure in results if failure is None]
-        for finished in btx.finish_deliveries([w.key for w in done], self.owner):
+        finished_rows = btx.finish_deliveries([w.key for w in done], self.owner)
+        for work, finished in zip(done, finished_rows, strict=True):
             if finished:
+                if work.target is not None:
+                    record_attempt(btx.tx, work, work.target, "delivered", now)
                 outcome.delivered += 1
             else:
                 outcome.refused += 1  # the lease was lost: another delivers it again
@@ -293,7 +315,9 @@ class Cycle:
             for put in puts:
                 try:
                     with tx.savepoint():
-                        put.response = self.router.put_events_in_tx(tx, put.entries, now).response
+                        put.response = self.router.put_events_in_tx(
+                            tx, put.entries, now, trace=put.trace
+                        ).response
                 except OncueError as error:
                     put.error = error
             recorded = {work.key for work, _ in results}
@@ -301,10 +325,12 @@ class Cycle:
             btx.forget_events(touched)
         return outcome
 
-    def put_alone(self, entries: Json, now: datetime) -> dict[str, Json]:
+    def put_alone(
+        self, entries: Json, now: datetime, trace: TraceContext | None = None
+    ) -> dict[str, Json]:
         """PutEvents in a transaction of its own (no dispatcher cycle runs)."""
         with self.store.transaction() as tx:
-            return self.router.put_events_in_tx(tx, entries, now).response
+            return self.router.put_events_in_tx(tx, entries, now, trace=trace).response
 
     def next_due(self) -> float | None:
         with self.store.read() as tx:

@@ -38,6 +38,7 @@ from oncue.bus.router import Router
 from oncue.cycleloop import CycleLoop, Notifier
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusTx, DeliveryKey
+from oncue.tracing import current_trace, using
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = ["Dispatcher"]
@@ -131,13 +132,14 @@ class Dispatcher(CycleLoop[Work]):
         """PutEvents in the next cycle's transaction (a group commit); the PutEvents response
         once committed. When :meth:`run` is not running, in a transaction of its own."""
         loop = asyncio.get_running_loop()
+        trace = current_trace()  # the handler this is called from, if any: same trace
         if self._loop is not loop or self._stopping:
-            response = await self.db(self.cycle.put_alone, entries, self.clock.now())
+            response = await self.db(self.cycle.put_alone, entries, self.clock.now(), trace)
             # A loop starting meanwhile may have claimed before this commit: look again.
             self.wake()
             return response
         future: asyncio.Future[dict[str, Json]] = loop.create_future()
-        self._puts.append((PutRequest(entries), future))
+        self._puts.append((PutRequest(entries, trace=trace), future))
         self._poke()
         return await future
 
@@ -256,10 +258,13 @@ class Dispatcher(CycleLoop[Work]):
                     target_arn=target.arn,
                     attempt=work.attempt + 1,
                     idempotency_key=f"{work.event_id}/{work.rule_arn}/{target.id}",
+                    trace_id=work.trace_id,
                 )
-                failure = await call_handler(
-                    handler, payload_of(text), context, offload=self.offload
-                )
+                # What the handler publishes or starts through the app joins the trace.
+                with using(work.trace):
+                    failure = await call_handler(
+                        handler, payload_of(text), context, offload=self.offload
+                    )
         self._results.append((work, failure))
 
     # --- dead letters ------------------------------------------------------------------

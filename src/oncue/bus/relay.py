@@ -26,6 +26,7 @@ from oncue.errors import OncueError
 from oncue.patterns.entries import Entry, EntryError, validate_entry
 from oncue.store.bus_sql import BusTx
 from oncue.store.sql import Tx
+from oncue.tracing import parse_trace_header
 
 __all__ = ["relay_outbox"]
 
@@ -56,7 +57,14 @@ def relay_outbox(tx: Tx, now: datetime, limit: int = 500, *, router: Router) -> 
             ingested = datetime.fromtimestamp(row.created, UTC) if row.created else now
             try:
                 with tx.savepoint():
-                    accepted = router.accept(btx, checked, event_id=row.event_id, ingested=ingested)
+                    accepted = router.accept(
+                        btx,
+                        checked,
+                        event_id=row.event_id,
+                        ingested=ingested,
+                        trace=parse_trace_header(row.trace),
+                        publisher=row.execution_arn,
+                    )
             except refused as error:
                 # One row the store refuses (an event id already taken) must not stop the
                 # relay of every row after it.

@@ -57,6 +57,7 @@ from oncue.patterns.compile import compile_pattern
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusRecord, BusTx, RuleRecord
 from oncue.store.sql import Tx
+from oncue.tracing import current_trace
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = ["RULE_STATES", "EventBus"]
@@ -437,7 +438,9 @@ class EventBus:
     def put_events(self, entries: Json) -> dict[str, Json]:
         """PutEvents: one transaction stores every accepted event with its deliveries."""
         with self.store.transaction() as tx:
-            result = self.router.put_events_in_tx(tx, entries, self.clock.now())
+            result = self.router.put_events_in_tx(
+                tx, entries, self.clock.now(), trace=current_trace()
+            )
         if result.accepted:
             self._notify()
         return result.response

@@ -140,6 +140,9 @@ def _register_optional_commands() -> None:
 
     cli.add_command(test_event_pattern)
     cli.add_command(serve_cmd.serve)
+    from oncue.cli.trace_cmd import trace
+
+    cli.add_command(trace)
     for command in (
         machines.state_machine,
         executions.start,

@@ -42,6 +42,7 @@ from oncue.errors import OncueError
 from oncue.store.base import Store
 from oncue.store.records import TaskClaim
 from oncue.store.sql import Tx
+from oncue.tracing import execution_trace, using
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = ["Worker"]
@@ -200,11 +201,17 @@ class Worker(CycleLoop[TaskClaim]):
         await waiter
 
     async def start_execution(
-        self, state_machine_arn: str, input_text: str, name: str | None = None
+        self,
+        state_machine_arn: str,
+        input_text: str,
+        name: str | None = None,
+        trace_header: str | None = None,
     ) -> str:
         """StartExecution in the next cycle's transaction (a group commit); the ARN."""
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._starts.append(_StartRequest(state_machine_arn, input_text, name, future))
+        request = _StartRequest(state_machine_arn, input_text, name, future)
+        request.trace_header = trace_header
+        self._starts.append(request)
         self.wake()
         return await future
 
@@ -273,7 +280,12 @@ class Worker(CycleLoop[TaskClaim]):
                 try:
                     with tx.savepoint():
                         record = start_in_tx(
-                            tx, request.machine, request.input, request.name, now=now
+                            tx,
+                            request.machine,
+                            request.input,
+                            request.name,
+                            now=now,
+                            trace_header=request.trace_header,
                         )
                 except OncueError as error:
                     request.error = error
@@ -355,7 +367,9 @@ class Worker(CycleLoop[TaskClaim]):
             request_id=request_id_for(claim.execution_arn, claim.task_id),
             _callbacks=callbacks,
         )
-        outcome = await call_handler(resolved, context, offload=self.offload)
+        # What the handler publishes or starts through the app joins the execution's trace.
+        with using(execution_trace(claim.execution_arn, claim.trace_header)):
+            outcome = await call_handler(resolved, context, offload=self.offload)
         if outcome.failed:
             event: Event = TaskFailed(
                 task_id=claim.task_id, error=outcome.error, cause=outcome.cause
@@ -370,7 +384,7 @@ class Worker(CycleLoop[TaskClaim]):
 
 
 class _StartRequest:
-    __slots__ = ("arn", "error", "future", "input", "machine", "name")
+    __slots__ = ("arn", "error", "future", "input", "machine", "name", "trace_header")
 
     def __init__(
         self, machine: str, input: str, name: str | None, future: asyncio.Future[str]
@@ -381,6 +395,7 @@ class _StartRequest:
         self.future = future
         self.arn = ""
         self.error: OncueError | None = None
+        self.trace_header: str | None = None
 
 
 def _waits(resource: str) -> bool:

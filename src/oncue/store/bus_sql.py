@@ -228,8 +228,9 @@ class BusTx:
         handler_marks = ", ".join("?" * len(handlers)) or "NULL"
         rows = self.tx.all(
             "SELECT d.event_id, d.rule, d.target_id, d.bus, d.kind, d.target, d.attempt, "
-            "e.envelope, e.ingested FROM bus_deliveries d JOIN bus_events e "
-            "ON e.id = d.event_id WHERE d.due <= ? AND (d.lease_until IS NULL "
+            "e.envelope, e.ingested, t.trace_id FROM bus_deliveries d JOIN bus_events e "
+            "ON e.id = d.event_id LEFT JOIN trace_events t ON t.event_id = d.event_id "
+            "WHERE d.due <= ? AND (d.lease_until IS NULL "
             f"OR d.lease_until < ?) AND (d.kind IN ({kind_marks}) OR (d.kind = 'handler' "
             f"AND d.target IN ({handler_marks}))) ORDER BY d.due LIMIT ?",
             [now, now, *kinds, *handlers, limit],
@@ -251,6 +252,7 @@ class BusTx:
                 envelope=r[7],
                 ingested=r[8],
                 lease_until=until,
+                trace_id=r[9] or "",
             )
             for r in rows
         ]

@@ -19,6 +19,7 @@ EXPECTED = {
     "RequestTooLarge",
     "SerializationError",
     "UnknownOperation",
+    "InvalidAddress",
     "AuthError",
     "IncompleteSignature",
     "InvalidClientTokenId",

@@ -7,7 +7,8 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     OncueError                         500 / exit 1
     ├── DefinitionError (ValueError)   400 / exit 2   InvalidDefinition; .problems: JSON pointers
     ├── InvalidInput (ValueError)      400 / exit 2   InvalidExecutionInput: not JSON, too large
-    │   └── ValidationException                       ValidationException (EventBridge)
+    │   ├── ValidationException                       ValidationException (EventBridge)
+    │   └── InvalidAddress                            InvalidAddress: not a queue URL (SQS)
     ├── PatternError (ValueError)      400 / exit 2   InvalidEventPatternException
     │                                                 (alias InvalidEventPatternException)
     ├── HandlerError                   400 / exit 2   a handler module that does not import
@@ -69,6 +70,7 @@ __all__ = [
     "ExecutionNotRedrivable",
     "HandlerError",
     "IncompleteSignature",
+    "InvalidAddress",
     "InvalidArn",
     "InvalidClientTokenId",
     "InvalidEventPatternException",
@@ -161,6 +163,12 @@ class ValidationException(InvalidInput):
     """An EventBridge request that fails validation (a name, a limit, a parameter)."""
 
     aws_name = "ValidationException"
+
+
+class InvalidAddress(InvalidInput):
+    """A queue URL that names no queue this server could hold (SQS's InvalidAddress)."""
+
+    aws_name = "InvalidAddress"
 
 
 class HandlerError(OncueError):

@@ -108,6 +108,10 @@ class Served:
     def events(self) -> Any:
         return client("events", self.url)
 
+    @property
+    def sqs(self) -> Any:
+        return client("sqs", self.url)
+
     def machine(self, name: str, definition: dict[str, Any]) -> str:
         response = self.sfn.create_state_machine(
             name=name, definition=json.dumps(definition), roleArn=ROLE

@@ -1,5 +1,8 @@
 """The AWS-compatible HTTP API: boto3 and the AWS CLI talk to oncue with ``endpoint_url``.
 
+Step Functions (``AWSStepFunctions.*``), EventBridge (``AWSEvents.*``) and, for the internal
+queues rule targets deliver to, the SQS message actions (``AmazonSQS.*``).
+
 ``oncue serve`` runs it; :func:`create_api` gives the ASGI app to embed it elsewhere.
 """
 
@@ -7,11 +10,13 @@ from oncue.api.backend import Backend
 from oncue.api.events import EVENTS
 from oncue.api.operations import Action, Param, Service
 from oncue.api.server import SERVICES, ApiServer, create_api
+from oncue.api.sqs import SQS
 from oncue.api.stepfunctions import STEP_FUNCTIONS
 
 __all__ = [
     "EVENTS",
     "SERVICES",
+    "SQS",
     "STEP_FUNCTIONS",
     "Action",
     "ApiServer",

@@ -20,8 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
 from oncue.api.operations import Action, Service
+from oncue.api.sqs import Queues
 from oncue.app import App
 from oncue.engine.control import Control
+from oncue.errors import ValidationException
 from oncue.store.schema import MIGRATIONS
 from oncue.types import Json
 
@@ -33,6 +35,28 @@ T = TypeVar("T")
 READINESS_TIMEOUT_SECONDS: Final = 5.0
 #: A long poll looks again at least this often (other processes create tasks too).
 LONG_POLL_STEP_SECONDS: Final = 1.0
+#: A ReceiveMessage long poll looks at its queue this often (nothing wakes it sooner).
+QUEUE_POLL_SECONDS: Final = 0.25
+
+
+def _empty(result: dict[str, Json]) -> bool:
+    """An answer with nothing in it ({} or {"Messages": []}): a long poll waits on."""
+    return not any(result.values())
+
+
+def _wait_seconds(action: Action, arguments: dict[str, Any]) -> float:
+    """How long a long poll may wait: the action's fixed time, or what the request asks."""
+    if action.long_poll is None:
+        return 0.0
+    if action.wait is None:
+        return action.long_poll
+    wait = arguments.pop(action.wait, 0)
+    if not 0 <= wait <= action.long_poll:
+        raise ValidationException(
+            f"Value {wait} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and "
+            f"<= {action.long_poll:g}, if provided."
+        )
+    return float(wait)
 
 
 class Backend:
@@ -63,6 +87,7 @@ class Backend:
         self.facades: dict[str, object] = {
             "AWSStepFunctions": self.control,
             "AWSEvents": self.events,
+            "AmazonSQS": Queues(self.events),
         }
 
     async def _on_executor(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -83,12 +108,13 @@ class Backend:
         facade = self.facades[service.prefix]
         if action.call is Control.start_execution and self._groups_starts(arguments):
             return await self._start_grouped(arguments)
+        wait = _wait_seconds(action, arguments)
         result = await self.call(action.call, facade, **arguments)
-        if action.long_poll is None or result:
+        if not wait or not _empty(result):
             return result
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + action.long_poll
-        while not result and not self.draining:
+        deadline = loop.time() + wait
+        while _empty(result) and not self.draining:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -115,7 +141,7 @@ class Backend:
             # Woken at once when this process's worker schedules a task for the activity.
             await self._activity_wait(activity, seconds)
         else:
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(min(seconds, QUEUE_POLL_SECONDS))
 
     # --- health ------------------------------------------------------------------------
 

@@ -40,12 +40,17 @@ KINDS: Final[Mapping[str, tuple[type, ...]]] = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Param:
-    """One request member: its AWS JSON name, the keyword it becomes, its type."""
+    """One request member: its AWS JSON name, the keyword it becomes, its type.
+
+    ``from_request`` takes the value from the HTTP request instead of the body (``endpoint``:
+    the URL the client reached the server at, for SQS queue URLs).
+    """
 
     aws: str
     name: str
     kind: str = "string"
     required: bool = False
+    from_request: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -57,13 +62,16 @@ class Action:
     """An AWS action: the call that answers it, given the service's facade first.
 
     ``long_poll`` (seconds) marks an action that AWS holds open while its answer is empty
-    (GetActivityTask: up to 60 seconds).
+    (every member empty): GetActivityTask for up to 60 seconds; ReceiveMessage for as long as
+    its ``wait`` parameter asks, at most ``long_poll``. The ``wait`` keyword is the service's,
+    not the call's.
     """
 
     name: str
     call: Callable[..., dict[str, Json]]
     params: tuple[Param, ...] = ()
     long_poll: float | None = None
+    wait: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,11 +109,14 @@ def _json_type(value: object) -> str:
     return "an object"
 
 
-def bind(action: Action, body: Mapping[str, Json]) -> dict[str, Any]:
-    """The keyword arguments of ``action.call`` from a request body (a JSON object)."""
+def bind(
+    action: Action, body: Mapping[str, Json], request: Mapping[str, Json] | None = None
+) -> dict[str, Any]:
+    """The keyword arguments of ``action.call`` from a request body (a JSON object) and, for
+    ``from_request`` parameters, facts of the HTTP request."""
     arguments: dict[str, Any] = {}
     for param in action.params:
-        value = body.get(param.aws)
+        value = (request or {}).get(param.aws) if param.from_request else body.get(param.aws)
         if value is None:
             if param.required:
                 raise ValidationException(

@@ -40,6 +40,7 @@ from oncue.api.operations import Service, bind
 from oncue.api.protocol import MAX_BODY_BYTES, check_size, decode_body, encode, error_document
 from oncue.api.protocol import resolve as resolve_target
 from oncue.api.sigv4 import verify
+from oncue.api.sqs import SQS
 from oncue.api.stepfunctions import STEP_FUNCTIONS
 from oncue.app import App
 from oncue.errors import OncueError
@@ -49,7 +50,7 @@ __all__ = ["SERVICES", "ApiServer", "create_api"]
 
 log = logging.getLogger("oncue.api")
 
-SERVICES: Final = {service.prefix: service for service in (STEP_FUNCTIONS, EVENTS)}
+SERVICES: Final = {service.prefix: service for service in (STEP_FUNCTIONS, EVENTS, SQS)}
 #: A body declared or sent beyond this is not read to its end (the connection closes).
 DRAIN_LIMIT_BYTES: Final = 16 * MAX_BODY_BYTES
 
@@ -109,7 +110,8 @@ def create_api(
                     now=datetime.now(UTC),
                 )
             service, action = resolve_target(target, SERVICES)
-            arguments = bind(action, decode_body(body))
+            endpoint = f"{request.url.scheme}://{request.url.netloc}"
+            arguments = bind(action, decode_body(body), {"endpoint": endpoint})
             status, document = 200, await backend.invoke(service, action, arguments)
         except OncueError as error:
             status, document = error_document(error, service)

@@ -3,8 +3,10 @@ a traceback or a 500; health and readiness endpoints."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +240,17 @@ def test_no_member_value_of_the_right_type_gets_a_server_error(served: Served) -
     finally:
         connection.close()
     assert answered > 500
+
+
+def test_readiness_fails_when_a_newer_oncue_migrated_the_database(served: Served) -> None:
+    database = served.app.database_url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute(
+            "INSERT INTO oncue_schema (version, description, applied) VALUES (999, 'newer', 0)"
+        )
+    status, _, document = request(served.url, method="GET", path="/readyz")
+    assert status == 503
+    migrations = document["checks"]["migrations"]
+    assert (migrations["ok"], migrations["applied"]) == (False, 999)
+    assert migrations["expected"] < 999
+    assert document["checks"]["database"] == {"ok": True}

@@ -232,6 +232,13 @@ def test_validate_state_machine_definition_reports_json_pointers(served: Served)
             ),
             "InvalidExecutionInput",
         ),
+        (
+            lambda sfn: sfn.start_execution(
+                stateMachineArn="arn:aws:states:us-east-1:123456789012:stateMachine:pass",
+                input="",
+            ),
+            "InvalidExecutionInput",
+        ),
     ],
 )
 def test_errors_surface_as_client_errors_with_aws_codes(

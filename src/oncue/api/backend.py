@@ -23,6 +23,7 @@ from oncue.api.operations import Action, Service
 from oncue.api.sqs import Queues
 from oncue.app import App
 from oncue.engine.control import Control
+from oncue.engine.worker import Worker
 from oncue.errors import ValidationException
 from oncue.store.schema import MIGRATIONS
 from oncue.types import Json
@@ -70,8 +71,9 @@ class Backend:
         self.draining = False
         self._executor: ThreadPoolExecutor | None = None
         self._activity_wait: Callable[[str, float], Any] | None = None
+        self._engine: Worker | None = None
         if worker:
-            engine = app.worker
+            self._engine = engine = app.worker
             self.control = engine.control
             self._db: Callable[..., Any] = engine.db
             self._activity_wait = engine.activity_scheduled
@@ -129,8 +131,9 @@ class Backend:
     async def _start_grouped(self, arguments: dict[str, Any]) -> dict[str, Json]:
         """StartExecution in the worker's next cycle: concurrent starts share one commit
         (the same checks, name idempotency and first transition as Control's)."""
-        arn = await self.app.worker.start_execution(
-            arguments["state_machine_arn"], arguments.get("input") or "{}", arguments.get("name")
+        assert self._engine is not None
+        arn = await self._engine.start_execution(
+            arguments["state_machine_arn"], arguments.get("input", "{}"), arguments.get("name")
         )
         description = await self.call(self.control.describe_execution, arn)
         return {"executionArn": arn, "startDate": description["startDate"]}

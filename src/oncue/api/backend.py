@@ -5,8 +5,9 @@ synchronous store calls. They never run on the event loop's thread: with a worke
 process they run on the worker's store thread (the engine's own approach: API writes queue
 behind the worker's cycles instead of contending for SQLite's single writer, and a transition
 an API call runs hands its tasks to the worker at once); without a worker
-(``oncue serve --no-worker``) they run on one store thread of the API's own, and tasks wait in
-the database for the ``oncue worker`` processes.
+(``oncue serve --no-worker``) they run on store threads of the API's own (one for SQLite,
+several for a server database), and tasks wait in the database for the ``oncue worker``
+processes.
 
 StartExecution, while the worker runs, joins the worker's next cycle instead: concurrent starts
 share one transaction (a group commit), with the same checks and name idempotency.
@@ -32,6 +33,8 @@ __all__ = ["READINESS_TIMEOUT_SECONDS", "Backend"]
 
 T = TypeVar("T")
 
+#: Store threads of an API-only process on a server database (PostgreSQL).
+API_THREADS: Final = 8
 #: A readiness probe that cannot reach the database within this long reports "not ready".
 READINESS_TIMEOUT_SECONDS: Final = 5.0
 #: A long poll looks again at least this often (other processes create tasks too).
@@ -83,7 +86,10 @@ class Backend:
             self.control = Control(
                 app.store, clock=app.clock, region=app.region, account=app.account
             )
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="oncue-api-store")
+            # SQLite has one writer: one thread, so the process's writes queue here instead of
+            # contending for the file lock. A server database takes concurrent transactions.
+            threads = 1 if app.store.dialect == "sqlite" else API_THREADS
+            self._executor = ThreadPoolExecutor(threads, thread_name_prefix="oncue-api-store")
             self._db = self._on_executor
         self.events = app.events
         self.facades: dict[str, object] = {
@@ -194,7 +200,9 @@ class Backend:
         if self.worker:
             await self.app.stop()
             return
-        await self.call(self.app.store.close)  # the store thread's connection
+        if self.app.store.dialect == "sqlite":
+            # SQLite connections belong to a thread: close the store thread's own.
+            await self.call(self.app.store.close)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         self.app.close()

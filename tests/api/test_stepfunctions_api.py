@@ -293,3 +293,19 @@ def test_concurrent_starts_share_commits_and_keep_their_own_answers(served: Serv
     header = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
     traced = sfn.start_execution(stateMachineArn=arn, input='{"value": 0}', traceHeader=header)
     assert sfn.describe_execution(executionArn=traced["executionArn"])["traceHeader"] == header
+
+
+def test_describe_state_machine_for_execution_keeps_the_definition_it_ran(served: Served) -> None:
+    sfn = served.sfn
+    arn = served.machine("park", PARK)
+    execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    served.token()
+    sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(PASS))
+    ran = sfn.describe_state_machine_for_execution(executionArn=execution)
+    assert json.loads(ran["definition"]) == PARK
+    assert (ran["stateMachineArn"], ran["name"], ran["roleArn"]) == (arn, "park", ROLE)
+    assert isinstance(ran["updateDate"], datetime)
+    assert json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"]) == PASS
+    with pytest.raises(ClientError) as missing:
+        sfn.describe_state_machine_for_execution(executionArn=execution + "-nope")
+    assert error_code(missing) == "ExecutionDoesNotExist"

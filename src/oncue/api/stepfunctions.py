@@ -174,6 +174,11 @@ STEP_FUNCTIONS: Final = Service(
         ),
         Action(name="DescribeExecution", call=Control.describe_execution, params=(_EXECUTION,)),
         Action(
+            name="DescribeStateMachineForExecution",
+            call=Control.describe_state_machine_for_execution,
+            params=(_EXECUTION,),
+        ),
+        Action(
             name="ListExecutions",
             call=Control.list_executions,
             params=(

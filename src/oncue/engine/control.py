@@ -285,6 +285,10 @@ class Control:
         with self.store.read() as tx:
             return _describe(self._execution(tx, arn))
 
+    def describe_state_machine_for_execution(self, arn: str) -> dict[str, Json]:
+        with self.store.read() as tx:
+            return definitions.describe_state_machine_for_execution(tx, self._execution(tx, arn))
+
     def list_executions(
         self,
         state_machine_arn: str | None = None,

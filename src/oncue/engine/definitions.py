@@ -25,7 +25,7 @@ from oncue.errors import (
     StateMachineAlreadyExists,
     StateMachineNotFound,
 )
-from oncue.store.records import ActivityRecord, StateMachineRecord, VersionRecord
+from oncue.store.records import ActivityRecord, ExecutionRecord, StateMachineRecord, VersionRecord
 from oncue.store.sql import Tx
 from oncue.types import Json
 
@@ -36,6 +36,7 @@ __all__ = [
     "delete_state_machine",
     "describe_activity",
     "describe_state_machine",
+    "describe_state_machine_for_execution",
     "list_activities",
     "list_state_machine_versions",
     "list_state_machines",
@@ -208,6 +209,27 @@ def describe_state_machine(tx: Tx, arn: str) -> dict[str, Json]:
             revisionId=version.revision_id,
             description=version.description,
         )
+    return response
+
+
+def describe_state_machine_for_execution(tx: Tx, execution: ExecutionRecord) -> dict[str, Json]:
+    """DescribeStateMachineForExecution: the definition the execution runs (its revision, which
+    later updates of the state machine do not change)."""
+    definition = tx.get_definition(execution.revision_id)
+    assert definition is not None  # every revision's text is kept (put_definition)
+    machine = tx.get_state_machine(execution.state_machine_arn)
+    version = tx.get_version(execution.version_arn) if execution.version_arn else None
+    _, _, parts = parse_arn(execution.state_machine_arn, "stateMachine")
+    response: dict[str, Json] = {
+        "stateMachineArn": execution.state_machine_arn,
+        "name": parts[0],
+        "definition": definition,
+        "roleArn": version.role_arn if version else (machine.role_arn if machine else ""),
+        "updateDate": (
+            (machine.update_date or machine.creation_date) if machine else execution.start_date
+        ),
+        "revisionId": execution.revision_id,
+    }
     return response
 
 

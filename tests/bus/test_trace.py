@@ -110,6 +110,11 @@ def settled(app: App, seen: dict[str, list[Any]]) -> bool:
     return bool(seen["notify"]) and isinstance(dead, list) and len(dead) == 1
 
 
+def pending(app: App) -> int:
+    with app.store.read() as tx:
+        return int(tx.one("SELECT COUNT(*) FROM bus_deliveries")[0])
+
+
 def oncue(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*COMMAND, *args], check=False, capture_output=True, text=True, env=env, timeout=60
@@ -239,3 +244,58 @@ async def test_oncue_trace_prints_the_tree(tmp_path: Path) -> None:
     # 4 events; attempts: place, cook, notify once each, audit twice.
     assert json.loads(pruned.stdout) == {"deleted": 1, "traceRecordsDeleted": 9}
     assert oncue(env, "trace", tree["traceId"]).returncode == 2
+
+
+async def test_child_executions_and_their_events_stay_in_the_trace(tmp_path: Path) -> None:
+    app = App(f"sqlite:///{tmp_path / 'oncue.db'}", clock=VirtualClock(START), poll_seconds=30)
+    child = app.state_machine(
+        "child",
+        {
+            "StartAt": "Publish",
+            "States": {
+                "Publish": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::events:putEvents",
+                    "Parameters": {
+                        "Entries": [{"Source": "child", "DetailType": "done", "Detail": {}}]
+                    },
+                    "End": True,
+                }
+            },
+        },
+    )
+    parent = app.state_machine(
+        "parent",
+        {
+            "StartAt": "Child",
+            "States": {
+                "Child": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                    "Parameters": {"StateMachineArn": child, "Input": {}},
+                    "End": True,
+                }
+            },
+        },
+    )
+    app.rule("go", event_pattern={"source": ["shop"]}, targets=[{"Id": "p", "Arn": parent}])
+    done: list[str] = []
+
+    @app.on({"source": ["child"]})
+    def finished(event: dict[str, Any], context: DeliveryContext) -> None:
+        done.append(context.trace_id)
+
+    async with app:
+        response = await app.put_events([entry("shop", "go")])
+        await until(lambda: bool(done) and not pending(app))
+        tree = trace_tree(app.store, str(response["Entries"][0]["EventId"]))  # type: ignore[index]
+    assert done == [tree["traceId"]] and tree["executions"] == 2
+    (root,) = tree["roots"]
+    (delivery,) = root["children"]
+    (parent_node,) = delivery["children"]
+    assert parent_node["stateMachineArn"] == parent
+    (child_node,) = parent_node["children"]
+    assert child_node["type"] == "execution" and child_node["stateMachineArn"] == child
+    (event,) = child_node["children"]
+    assert event["source"] == "child" and event["publisher"] == child_node["executionArn"]
+    assert event["children"][0]["status"] == "DELIVERED"

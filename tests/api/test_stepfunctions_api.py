@@ -174,7 +174,14 @@ def test_versions_publish_list_conflict_and_delete(served: Served) -> None:
     )
     assert second["stateMachineVersionArn"] == f"{arn}:2"
     listed = sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
-    assert {v["stateMachineVersionArn"] for v in listed} == {f"{arn}:1", f"{arn}:2"}
+    assert [v["stateMachineVersionArn"] for v in listed] == [f"{arn}:2", f"{arn}:1"]
+    first = sfn.list_state_machine_versions(stateMachineArn=arn, maxResults=1)
+    assert [v["stateMachineVersionArn"] for v in first["stateMachineVersions"]] == [f"{arn}:2"]
+    rest = sfn.list_state_machine_versions(
+        stateMachineArn=arn, maxResults=1, nextToken=first["nextToken"]
+    )
+    assert [v["stateMachineVersionArn"] for v in rest["stateMachineVersions"]] == [f"{arn}:1"]
+    assert "nextToken" not in rest
     sfn.delete_state_machine_version(stateMachineVersionArn=f"{arn}:1")
     with pytest.raises(ClientError) as not_a_version:
         sfn.delete_state_machine_version(stateMachineVersionArn=arn)

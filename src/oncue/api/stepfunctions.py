@@ -128,7 +128,7 @@ STEP_FUNCTIONS: Final = Service(
         Action(
             name="ListStateMachineVersions",
             call=Control.list_state_machine_versions,
-            params=(_MACHINE,),
+            params=(_MACHINE, *_PAGE),
         ),
         Action(
             name="DeleteStateMachineVersion",

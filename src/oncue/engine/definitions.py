@@ -256,14 +256,25 @@ def list_state_machines(
     return response
 
 
-def list_state_machine_versions(tx: Tx, arn: str) -> dict[str, Json]:
+def list_state_machine_versions(
+    tx: Tx, arn: str, *, max_results: int = 100, next_token: str | None = None
+) -> dict[str, Json]:
+    """Newest first; a page ends at ``max_results`` and its token holds the last version."""
     _require(tx, arn)
-    return {
+    before = decode_page_token(next_token) if next_token else None
+    limit = max(1, min(max_results or 100, 1000))
+    versions = [
+        v for v in tx.list_versions(arn) if not isinstance(before, int) or v.version < before
+    ]
+    page = versions[:limit]
+    response: dict[str, Json] = {
         "stateMachineVersions": [
-            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date}
-            for v in tx.list_versions(arn)
+            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in page
         ]
     }
+    if len(versions) > limit:
+        response["nextToken"] = encode_page_token(page[-1].version)
+    return response
 
 
 def delete_state_machine(tx: Tx, arn: str) -> dict[str, Json]:

@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 #: Store threads of an API-only process on a server database (PostgreSQL).
 API_THREADS: Final = 8
+#: Threads for read-only actions.
+READ_THREADS: Final = 4
 #: A readiness probe that cannot reach the database within this long reports "not ready".
 READINESS_TIMEOUT_SECONDS: Final = 5.0
 #: A long poll looks again at least this often (other processes create tasks too).
@@ -91,6 +93,9 @@ class Backend:
             threads = 1 if app.store.dialect == "sqlite" else API_THREADS
             self._executor = ThreadPoolExecutor(threads, thread_name_prefix="oncue-api-store")
             self._db = self._on_executor
+        # Reads run beside the store thread: SQLite in WAL mode lets readers work while a
+        # writer commits, so a Describe or List does not queue behind the worker's cycles.
+        self._reader = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="oncue-api-read")
         self.events = app.events
         self.facades: dict[str, object] = {
             "AWSStepFunctions": self.control,
@@ -107,6 +112,11 @@ class Backend:
         result: T = await self._db(function, *args, **kwargs)
         return result
 
+    async def read(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run read-only store work on a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, lambda: function(*args, **kwargs))
+
     # --- requests ----------------------------------------------------------------------
 
     async def invoke(
@@ -116,6 +126,8 @@ class Backend:
         facade = self.facades[service.prefix]
         if action.call is Control.start_execution and self._groups_starts(arguments):
             return await self._start_grouped(arguments)
+        if action.reads:
+            return await self.read(action.call, facade, **arguments)
         wait = _wait_seconds(action, arguments)
         result = await self.call(action.call, facade, **arguments)
         if not wait or not _empty(result):
@@ -185,6 +197,10 @@ class Backend:
 
     # --- lifecycle ---------------------------------------------------------------------
 
+    def _close_readers(self) -> None:
+        # A reader thread's own SQLite connection is released when the thread ends.
+        self._reader.shutdown(wait=True)
+
     async def start(self) -> None:
         """Deploy the app's state machines, buses and rules; with a worker, run the engine
         worker and the bus dispatcher."""
@@ -197,6 +213,7 @@ class Backend:
         """Stop the worker gracefully (running handlers get their grace period, unfinished
         tasks are handed back to the database) and close the store."""
         self.draining = True
+        self._close_readers()
         if self.worker:
             await self.app.stop()
             return

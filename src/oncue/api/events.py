@@ -58,11 +58,13 @@ EVENTS: Final = Service(
         ),
         Action(
             name="DescribeEventBus",
+            reads=True,
             call=EventBus.describe_event_bus,
             params=(Param(aws="Name", name="name"),),
         ),
         Action(
             name="ListEventBuses",
+            reads=True,
             call=EventBus.list_event_buses,
             params=(Param(aws="NamePrefix", name="name_prefix"), *_PAGE),
         ),
@@ -81,9 +83,10 @@ EVENTS: Final = Service(
                 _BUS,
             ),
         ),
-        Action(name="DescribeRule", call=EventBus.describe_rule, params=(_NAME, _BUS)),
+        Action(name="DescribeRule", reads=True, call=EventBus.describe_rule, params=(_NAME, _BUS)),
         Action(
             name="ListRules",
+            reads=True,
             call=EventBus.list_rules,
             params=(Param(aws="NamePrefix", name="name_prefix"), _BUS, *_PAGE),
         ),
@@ -92,6 +95,7 @@ EVENTS: Final = Service(
         Action(name="DeleteRule", call=EventBus.delete_rule, params=(_NAME, _BUS, _FORCE)),
         Action(
             name="TestEventPattern",
+            reads=True,
             call=test_event_pattern,
             params=(
                 Param(aws="EventPattern", name="event_pattern", required=True),
@@ -116,6 +120,7 @@ EVENTS: Final = Service(
         ),
         Action(
             name="ListTargetsByRule",
+            reads=True,
             call=EventBus.list_targets_by_rule,
             params=(_RULE, _BUS, *_PAGE),
         ),

@@ -72,6 +72,8 @@ class Action:
     params: tuple[Param, ...] = ()
     long_poll: float | None = None
     wait: str | None = None
+    #: Only reads the database (Describe*, List*, Get*History): may run beside the writers.
+    reads: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -112,9 +112,14 @@ STEP_FUNCTIONS: Final = Service(
             ),
         ),
         Action(
-            name="DescribeStateMachine", call=Control.describe_state_machine, params=(_MACHINE,)
+            name="DescribeStateMachine",
+            reads=True,
+            call=Control.describe_state_machine,
+            params=(_MACHINE,),
         ),
-        Action(name="ListStateMachines", call=Control.list_state_machines, params=_PAGE),
+        Action(
+            name="ListStateMachines", reads=True, call=Control.list_state_machines, params=_PAGE
+        ),
         Action(name="DeleteStateMachine", call=Control.delete_state_machine, params=(_MACHINE,)),
         Action(
             name="PublishStateMachineVersion",
@@ -127,6 +132,7 @@ STEP_FUNCTIONS: Final = Service(
         ),
         Action(
             name="ListStateMachineVersions",
+            reads=True,
             call=Control.list_state_machine_versions,
             params=(_MACHINE, *_PAGE),
         ),
@@ -137,6 +143,7 @@ STEP_FUNCTIONS: Final = Service(
         ),
         Action(
             name="ValidateStateMachineDefinition",
+            reads=True,
             call=validate_state_machine_definition,
             params=(
                 Param(aws="definition", name="definition", required=True),
@@ -149,8 +156,10 @@ STEP_FUNCTIONS: Final = Service(
             call=Control.create_activity,
             params=(Param(aws="name", name="name", required=True),),
         ),
-        Action(name="DescribeActivity", call=Control.describe_activity, params=(_ACTIVITY,)),
-        Action(name="ListActivities", call=Control.list_activities, params=_PAGE),
+        Action(
+            name="DescribeActivity", reads=True, call=Control.describe_activity, params=(_ACTIVITY,)
+        ),
+        Action(name="ListActivities", reads=True, call=Control.list_activities, params=_PAGE),
         Action(name="DeleteActivity", call=Control.delete_activity, params=(_ACTIVITY,)),
         Action(
             name="GetActivityTask",
@@ -172,14 +181,21 @@ STEP_FUNCTIONS: Final = Service(
                 Param(aws="traceHeader", name="trace_header"),
             ),
         ),
-        Action(name="DescribeExecution", call=Control.describe_execution, params=(_EXECUTION,)),
+        Action(
+            name="DescribeExecution",
+            reads=True,
+            call=Control.describe_execution,
+            params=(_EXECUTION,),
+        ),
         Action(
             name="DescribeStateMachineForExecution",
+            reads=True,
             call=Control.describe_state_machine_for_execution,
             params=(_EXECUTION,),
         ),
         Action(
             name="ListExecutions",
+            reads=True,
             call=Control.list_executions,
             params=(
                 Param(aws="stateMachineArn", name="state_machine_arn"),
@@ -189,6 +205,7 @@ STEP_FUNCTIONS: Final = Service(
         ),
         Action(
             name="GetExecutionHistory",
+            reads=True,
             call=Control.get_execution_history,
             params=(
                 _EXECUTION,

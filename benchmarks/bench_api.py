@@ -12,6 +12,8 @@ without the SigV4 signing cost); boto3 itself is measured once for comparison.
 2. DescribeExecution: calls per second (reads).
 3. PutEvents with one entry (no matching rule): calls per second.
 4. boto3 DescribeExecution from one thread: calls per second (the client's own cost shows).
+5. DescribeExecution latency from one client while the others start executions as fast as
+   they can (reads beside a busy writer).
 """
 
 from __future__ import annotations
@@ -194,6 +196,26 @@ def main() -> None:
         report(
             "boto3 DescribeExecution, 1 thread", count, time.perf_counter() - began, boto_latencies
         )
+        stop = threading.Event()
+
+        def load() -> None:
+            client = Client(port)
+            while not stop.is_set():
+                client.call("AWSStepFunctions.StartExecution", {"stateMachineArn": machine})
+
+        loaders = [threading.Thread(target=load) for _ in range(max(1, args.clients - 2))]
+        for loader in loaders:
+            loader.start()
+        probe, under_load, began = Client(port), [], time.perf_counter()
+        for n in range(300):
+            t0 = time.perf_counter()
+            probe.call("AWSStepFunctions.DescribeExecution", {"executionArn": arns[n]})
+            under_load.append(time.perf_counter() - t0)
+        stop.set()
+        for loader in loaders:
+            loader.join()
+        seconds = time.perf_counter() - began
+        report(f"DescribeExecution while {len(loaders)} clients start", 300, seconds, under_load)
         server.send_signal(signal.SIGTERM)
         server.wait(60)
 

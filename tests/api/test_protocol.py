@@ -194,6 +194,9 @@ def test_without_a_worker_readiness_does_not_expect_one(api_only: str) -> None:
     execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
     # A Pass machine needs no handler: its transitions run in StartExecution's transaction.
     assert sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED"
+    events = client("events", api_only)
+    put = events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}])
+    assert put["FailedEntryCount"] == 0 and put["Entries"][0]["EventId"]
 
 
 #: Values of the right JSON type but odd content, per member kind (for the sweep below).

@@ -9,20 +9,22 @@ an API call runs hands its tasks to the worker at once); without a worker
 several for a server database), and tasks wait in the database for the ``oncue worker``
 processes.
 
-StartExecution, while the worker runs, joins the worker's next cycle instead: concurrent starts
-share one transaction (a group commit), with the same checks and name idempotency.
+While the worker and the dispatcher run, StartExecution joins the worker's next cycle and
+PutEvents the dispatcher's: concurrent calls share one transaction (a group commit), with the
+same checks, and the events are delivered right after it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
 from oncue.api.operations import Action, Service
 from oncue.api.sqs import Queues
 from oncue.app import App
+from oncue.bus.service import EventBus
 from oncue.engine.control import Control
 from oncue.engine.worker import Worker
 from oncue.errors import ValidationException
@@ -77,8 +79,15 @@ class Backend:
         self._executor: ThreadPoolExecutor | None = None
         self._activity_wait: Callable[[str, float], Any] | None = None
         self._engine: Worker | None = None
+        #: Calls answered by a running loop's group commit instead (one commit for many).
+        self._grouped: dict[object, Callable[[dict[str, Any]], Awaitable[dict[str, Json]]]] = {}
         if worker:
             self._engine = engine = app.worker
+            dispatcher = app.dispatcher
+            self._grouped = {
+                Control.start_execution: self._start_grouped,
+                EventBus.put_events: lambda arguments: dispatcher.put_events(arguments["entries"]),
+            }
             self.control = engine.control
             self._db: Callable[..., Any] = engine.db
             self._activity_wait = engine.activity_scheduled
@@ -124,8 +133,9 @@ class Backend:
     ) -> dict[str, Json]:
         """Answer one action; a long-poll action waits while its answer is empty."""
         facade = self.facades[service.prefix]
-        if action.call is Control.start_execution and self._groups_starts(arguments):
-            return await self._start_grouped(arguments)
+        grouped = self._grouped.get(action.call)
+        if grouped is not None and self.app.running:
+            return await grouped(arguments)
         if action.reads:
             return await self.read(action.call, facade, **arguments)
         wait = _wait_seconds(action, arguments)
@@ -142,14 +152,12 @@ class Backend:
             result = await self.call(action.call, facade, **arguments)
         return result
 
-    def _groups_starts(self, arguments: dict[str, Any]) -> bool:
-        # The worker's group commit takes no trace header, and needs the worker loop running.
-        return self.worker and self.app.running and "trace_header" not in arguments
-
     async def _start_grouped(self, arguments: dict[str, Any]) -> dict[str, Json]:
         """StartExecution in the worker's next cycle: concurrent starts share one commit
         (the same checks, name idempotency and first transition as Control's)."""
         assert self._engine is not None
+        if "trace_header" in arguments:  # the worker's group commit takes none
+            return await self.call(Control.start_execution, self.control, **arguments)
         arn = await self._engine.start_execution(
             arguments["state_machine_arn"], arguments.get("input", "{}"), arguments.get("name")
         )

@@ -9,6 +9,8 @@ from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from oncue.bus.dispatch import Dispatcher
 from oncue.bus.service import EventBus
 from oncue.clock import VirtualClock
@@ -54,6 +56,29 @@ async def test_a_notifier_wakes_an_idle_dispatcher(tmp_path: Path) -> None:
     entries = response["Entries"]
     assert isinstance(entries, list)
     assert got == [entries[0]["EventId"]] and notified >= 1
+
+
+async def test_a_broken_notifier_does_not_spin_the_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'oncue.db'}")
+    calls = 0
+
+    async def broken() -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("LISTEN connection lost")
+
+    dispatcher = Dispatcher(store, {}, poll_seconds=0.1, notifier=broken)
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop))
+    await asyncio.sleep(0.5)
+    stop.set()
+    await task
+    store.close()
+    # About one idle wait per poll interval, each trying the notifier once: not thousands.
+    assert 1 <= calls <= 10 and dispatcher.stats["cycles"] <= 12
+    assert "the notifier failed" in caplog.text
 
 
 class _Timers(CycleLoop[str]):

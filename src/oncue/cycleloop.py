@@ -243,21 +243,31 @@ class CycleLoop(Generic[W]):
     async def _wait(self, stop: asyncio.Event, delay: float) -> bool:
         """Until stop, a wake, a notification or ``delay``; True when woken by a wake."""
         assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        notified = asyncio.ensure_future(self.notifier()) if self.notifier is not None else None
         waits: set[asyncio.Future[object]] = {
             asyncio.ensure_future(stop.wait()),
             asyncio.ensure_future(self._wake.wait()),
         }
-        if self.notifier is not None:
-            waits.add(asyncio.ensure_future(self.notifier()))
         try:
-            await asyncio.wait(waits, timeout=delay, return_when="FIRST_COMPLETED")
+            await asyncio.wait(
+                waits | ({notified} if notified else set()),
+                timeout=delay,
+                return_when="FIRST_COMPLETED",
+            )
+            if notified is not None and notified.done() and notified.exception() is not None:
+                # A broken notifier must not turn the wait into a busy loop: log it and wait
+                # out the rest as if there were none (the next idle wait tries it again).
+                log.warning("%s: the notifier failed: %r", self._thread_name, notified.exception())
+                remaining = deadline - loop.time()
+                if remaining > 0 and not any(w.done() for w in waits):
+                    await asyncio.wait(waits, timeout=remaining, return_when="FIRST_COMPLETED")
         finally:
             for waiting in waits:
                 waiting.cancel()
-            # A notifier that failed is retried on the next wait; do not let it go unheard.
-            for waiting in waits:
-                if waiting.done() and not waiting.cancelled() and waiting.exception():
-                    log.warning("the notifier failed: %s", waiting.exception())
+            if notified is not None:
+                notified.cancel()
         return self._wake.is_set()
 
     async def _renew_leases(self) -> None:

@@ -299,3 +299,24 @@ async def test_child_executions_and_their_events_stay_in_the_trace(tmp_path: Pat
     (event,) = child_node["children"]
     assert event["source"] == "child" and event["publisher"] == child_node["executionArn"]
     assert event["children"][0]["status"] == "DELIVERED"
+
+
+async def test_a_sync_handler_publishing_through_the_api_stays_in_the_trace(
+    tmp_path: Path,
+) -> None:
+    app = App(f"sqlite:///{tmp_path / 'oncue.db'}", clock=VirtualClock(START), poll_seconds=30)
+    traces: dict[str, str] = {}
+
+    @app.on({"source": ["shop"], "detail-type": ["first"]})
+    def first(event: dict[str, Any], context: DeliveryContext) -> None:  # runs in a thread
+        traces["first"] = context.trace_id
+        app.events.put_events([entry("shop", "second")])
+
+    @app.on({"source": ["shop"], "detail-type": ["second"]})
+    def second(event: dict[str, Any], context: DeliveryContext) -> None:
+        traces["second"] = context.trace_id
+
+    async with app:
+        await app.put_events([entry("shop", "first")])
+        await until(lambda: len(traces) == 2)
+    assert traces["first"] == traces["second"]

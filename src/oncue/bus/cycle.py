@@ -29,6 +29,7 @@ from oncue.asl.jsonutil import loads
 from oncue.bus.delivery import (
     StartExecution,
     Work,
+    attempt_row,
     deliver_inline,
     record_attempt,
     render,
@@ -42,6 +43,7 @@ from oncue.errors import OncueError
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusTx, DeliveryClaim, DeliveryKey
 from oncue.store.sql import Tx
+from oncue.store.trace_sql import TracedAttempt, TraceTx
 from oncue.tracing import TraceContext
 from oncue.types import Json
 
@@ -283,13 +285,17 @@ class Cycle:
         """The results of handler calls: delete delivered rows, settle the failed ones."""
         done = [work for work, failure in results if failure is None]
         finished_rows = btx.finish_deliveries([w.key for w in done], self.owner)
+        traced: list[TracedAttempt] = []
         for work, finished in zip(done, finished_rows, strict=True):
             if finished:
-                if work.target is not None:
-                    record_attempt(btx.tx, work, work.target, "delivered", now)
+                row = attempt_row(work, work.target, "delivered", now) if work.target else None
+                if row is not None:
+                    traced.append(row)
                 outcome.delivered += 1
             else:
                 outcome.refused += 1  # the lease was lost: another delivers it again
+        if traced:
+            TraceTx(btx.tx).record_attempts(traced)  # one statement for the cycle's results
         for work, failure in results:
             touched.append(work.event_id)
             if failure is not None and work.target is not None:

@@ -26,6 +26,7 @@ from oncue.bus.router import Router
 from oncue.bus.targets import Target, classify_arn
 from oncue.errors import ValidationException
 from oncue.store.bus_sql import BusTx, DeadLetterRecord, NewDelivery
+from oncue.store.trace_sql import TraceTx
 from oncue.types import Json
 
 __all__ = ["DeadLetter", "dead_letter", "list_dead_letters", "redrive"]
@@ -162,7 +163,11 @@ def redrive(btx: BusTx, router: Router, ids: Sequence[int], now: datetime) -> di
             continue
         key = (record.event_id, record.rule, record.target_id)
         if not btx.has_delivery(key):
-            btx.ensure_event(record.event_id, record.bus, record.envelope, record.ingested)
+            # The redriven delivery stays in the event's trace.
+            trace_id = TraceTx(btx.tx).trace_of_event(record.event_id)
+            btx.ensure_event(
+                record.event_id, record.bus, record.envelope, record.ingested, trace_id
+            )
             btx.insert_deliveries(
                 [
                     NewDelivery(

@@ -49,6 +49,7 @@ __all__ = [
     "Settled",
     "StartExecution",
     "Work",
+    "attempt_row",
     "deliver_inline",
     "derived_id",
     "execution_name",
@@ -262,23 +263,32 @@ def record_attempt(
     failure: Failure | None = None,
 ) -> None:
     """Record one attempt's outcome (``delivered``, ``retry``, ``dead``) in the trace."""
+    row = attempt_row(work, target, outcome, now, failure)
+    if row is not None:
+        TraceTx(tx).record_attempts([row])
+
+
+def attempt_row(
+    work: Work,
+    target: Target,
+    outcome: str,
+    now: datetime,
+    failure: Failure | None = None,
+) -> TracedAttempt | None:
+    """The trace record of one attempt; None for an event from before tracing."""
     if not work.trace_id:
-        return  # an event from before tracing: it has no trace to record against
-    TraceTx(tx).record_attempts(
-        [
-            TracedAttempt(
-                id=0,
-                trace_id=work.trace_id,
-                event_id=work.event_id,
-                rule=work.key[1],
-                target_id=work.key[2],
-                target_arn=target.arn,
-                attempt=work.attempt + 1,
-                outcome=outcome,
-                error_code=failure.code if failure is not None else None,
-                error_message=failure.message if failure is not None else None,
-                execution_arn=work.started,
-                created=now.timestamp(),
-            )
-        ]
+        return None
+    return TracedAttempt(
+        id=0,
+        trace_id=work.trace_id,
+        event_id=work.event_id,
+        rule=work.key[1],
+        target_id=work.key[2],
+        target_arn=target.arn,
+        attempt=work.attempt + 1,
+        outcome=outcome,
+        error_code=failure.code if failure is not None else None,
+        error_message=failure.message if failure is not None else None,
+        execution_arn=work.started,
+        created=now.timestamp(),
     )

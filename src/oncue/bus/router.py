@@ -291,7 +291,7 @@ class Router:
                     )
                 )
         if made:
-            btx.insert_events([(event_id, bus, envelope, stamp)])
+            btx.insert_events([(event_id, bus, envelope, stamp)], trace_id=trace_id)
             btx.insert_deliveries(a.delivery for a in made)
         return made
 

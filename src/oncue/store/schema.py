@@ -139,12 +139,16 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
         "trace context: traced events and delivery attempts, the outbox's trace",
         (
             # Append-only: every accepted event with its trace, and every delivery attempt's
-            # outcome; read by ``oncue trace`` (oncue.tracing explains the spans).
+            # outcome; read by ``oncue trace`` (oncue.tracing explains the spans). Keyed by
+            # trace id first, and new trace ids start with the time, so inserts land at the
+            # end of the index instead of on random pages (a random key here cost about 40 us
+            # of CPU per event, in the WAL pages each commit rewrote).
             """CREATE TABLE trace_events (
-                event_id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, parent_span TEXT,
+                trace_id TEXT NOT NULL, event_id TEXT NOT NULL, parent_span TEXT,
                 bus TEXT NOT NULL, source TEXT NOT NULL, detail_type TEXT NOT NULL,
-                publisher TEXT, created {float} NOT NULL)""",
-            "CREATE INDEX trace_events_by_trace ON trace_events (trace_id)",
+                publisher TEXT, created {float} NOT NULL, PRIMARY KEY (trace_id, event_id))""",
+            # A pending event's trace, for the dispatcher that claims its deliveries.
+            "ALTER TABLE bus_events ADD COLUMN trace_id TEXT",
             """CREATE TABLE trace_deliveries (
                 id {serial}, trace_id TEXT NOT NULL, event_id TEXT NOT NULL,
                 rule TEXT NOT NULL, target_id TEXT NOT NULL, target_arn TEXT NOT NULL,

@@ -132,6 +132,8 @@ class TraceTx:
     # --- reading -----------------------------------------------------------------------
 
     def trace_of_event(self, event_id: str) -> str | None:
+        """The trace of an event, by its id alone: a scan (the table is keyed by trace id for
+        cheap appends; ``oncue trace EVENT_ID`` and a dead letter's redrive are rare)."""
         row = self.tx.one("SELECT trace_id FROM trace_events WHERE event_id = ?", (event_id,))
         return str(row[0]) if row is not None else None
 

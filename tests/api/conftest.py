@@ -3,12 +3,13 @@
 The server runs in a thread of the test process, with an :class:`oncue.App` whose handlers
 live here: ``double`` doubles, ``park`` hands its task token to the test (the machine waits
 for a callback), ``record`` hands the events it receives to the test, ``flaky`` fails until the
-test lets it succeed.
+test lets it succeed (then hands what it received to the test too).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import queue
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -64,6 +66,19 @@ def client(service: str, url: str, key: str = "AKIDEXAMPLE", secret: str = "dumm
         aws_secret_access_key=secret,
         config=Config(retries={"total_max_attempts": 1}, read_timeout=70),
     )
+
+
+def call_api(url: str, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """One unsigned JSON-protocol request (for actions no AWS SDK models); status and body."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        connection.request("POST", "/", body=json.dumps(body), headers={"X-Amz-Target": target})
+        response = connection.getresponse()
+        document: dict[str, Any] = json.loads(response.read())
+        return response.status, document
+    finally:
+        connection.close()
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
@@ -166,6 +181,7 @@ def serving(database: Path) -> Iterator[Served]:
     def flaky(event: dict[str, Any]) -> dict[str, Any]:
         if flaky_fails[0]:
             raise RuntimeError("not yet")
+        seen.put(event)
         return {"ok": True}
 
     server, thread = start_server(app)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import LAMBDA, Served, finished, wait_until
+from conftest import LAMBDA, Served, call_api, finished, wait_until
 
 ORDER_PLACED = json.dumps({"source": ["food.orders"], "detail-type": ["order_placed"]})
 
@@ -244,3 +244,33 @@ def test_events_put_over_http_reach_handler_and_state_machine_targets(served: Se
     result = finished(sfn, started[0]["executionArn"])
     assert json.loads(result["output"]) == {"value": 42}
     assert served.seen.empty()
+
+
+def test_dead_letters_are_listed_and_redriven_over_http(served: Served) -> None:
+    events = served.events
+    events.put_rule(Name="fragile", EventPattern=ORDER_PLACED)
+    events.put_targets(
+        Rule="fragile",
+        Targets=[
+            {"Id": "flaky", "Arn": LAMBDA + "flaky", "RetryPolicy": {"MaximumRetryAttempts": 0}}
+        ],
+    )
+    sent = events.put_events(
+        Entries=[{"Source": "food.orders", "DetailType": "order_placed", "Detail": "{}"}]
+    )
+
+    def dead_letters() -> list[dict[str, Any]]:
+        status, document = call_api(served.url, "OncueEvents.ListDeadLetters", {})
+        assert status == 200, document
+        letters: list[dict[str, Any]] = document["DeadLetters"]
+        return letters
+
+    (dead,) = wait_until(dead_letters, 15, "the failed delivery to reach the dead letters")
+    assert (dead["EventId"], dead["TargetId"]) == (sent["Entries"][0]["EventId"], "flaky")
+    served.flaky_fails[0] = False
+    status, redriven = call_api(served.url, "OncueEvents.RedriveDeadLetters", {"Ids": [dead["Id"]]})
+    assert (status, redriven["RedrivenCount"]) == (200, 1), redriven
+    assert served.seen.get(timeout=15)["id"] == dead["EventId"]  # delivered this time
+    assert dead_letters() == []
+    status, refused = call_api(served.url, "OncueEvents.RedriveDeadLetters", {"Ids": []})
+    assert (status, refused["__type"]) == (400, "ValidationException")

@@ -110,6 +110,7 @@ class Backend:
             "AWSStepFunctions": self.control,
             "AWSEvents": self.events,
             "AmazonSQS": Queues(self.events),
+            "OncueEvents": self.events,
         }
 
     async def _on_executor(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

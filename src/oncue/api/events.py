@@ -15,7 +15,7 @@ from oncue.bus.service import EventBus
 from oncue.patterns import compile_pattern, matches, parse_test_event
 from oncue.types import Json
 
-__all__ = ["CONTENT_TYPE", "EVENTS", "RENAMES"]
+__all__ = ["CONTENT_TYPE", "EVENTS", "ONCUE_EVENTS", "RENAMES"]
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.1"
 
@@ -129,6 +129,28 @@ EVENTS: Final = Service(
             name="PutEvents",
             call=EventBus.put_events,
             params=(Param(aws="Entries", name="entries", kind="list", required=True),),
+        ),
+    ),
+)
+
+#: oncue's own EventBridge-style actions, for what EventBridge keeps in SQS dead-letter queues:
+#: the dead letters of every target, to list and redrive (``X-Amz-Target:
+#: OncueEvents.<Action>``; no AWS SDK models them, call them with any HTTP client).
+ONCUE_EVENTS: Final = Service(
+    prefix="OncueEvents",
+    content_type=CONTENT_TYPE,
+    renames=RENAMES,
+    actions=table(
+        Action(
+            name="ListDeadLetters",
+            call=EventBus.list_dead_letters,
+            params=(Param(aws="EventBusName", name="bus"), *_PAGE),
+            reads=True,
+        ),
+        Action(
+            name="RedriveDeadLetters",
+            call=EventBus.redrive_dead_letters,
+            params=(Param(aws="Ids", name="ids", kind="list", required=True),),
         ),
     ),
 )

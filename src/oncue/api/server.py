@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from oncue.api.backend import Backend
-from oncue.api.events import EVENTS
+from oncue.api.events import EVENTS, ONCUE_EVENTS
 from oncue.api.operations import Service, bind
 from oncue.api.protocol import MAX_BODY_BYTES, check_size, decode_body, encode, error_document
 from oncue.api.protocol import resolve as resolve_target
@@ -50,7 +50,9 @@ __all__ = ["SERVICES", "ApiServer", "create_api"]
 
 log = logging.getLogger("oncue.api")
 
-SERVICES: Final = {service.prefix: service for service in (STEP_FUNCTIONS, EVENTS, SQS)}
+SERVICES: Final = {
+    service.prefix: service for service in (STEP_FUNCTIONS, EVENTS, SQS, ONCUE_EVENTS)
+}
 #: A body declared or sent beyond this is not read to its end (the connection closes).
 DRAIN_LIMIT_BYTES: Final = 16 * MAX_BODY_BYTES
 

@@ -36,6 +36,7 @@ __all__ = [
 #: Step Functions quota "Maximum request size: 1 MB per request" (the same bound suits
 #: EventBridge, whose PutEvents entries total at most 256 KB).
 MAX_BODY_BYTES: Final = 1024 * 1024
+_LONG: Final = (-(2**63), 2**63 - 1)
 
 
 def resolve(target: str | None, services: Mapping[str, Service]) -> tuple[Service, Action]:
@@ -62,6 +63,23 @@ def check_size(size: int, limit: int = MAX_BODY_BYTES) -> None:
         )
 
 
+def _check_numbers(value: Json) -> None:
+    """Integers fit the 64 bits the AWS models give them (and a database column holds)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif (
+            isinstance(item, int)
+            and not isinstance(item, bool)
+            and not _LONG[0] <= item <= _LONG[1]
+        ):
+            raise SerializationError(f"The number {item} is out of range (64-bit integers).")
+
+
 def decode_body(body: bytes) -> dict[str, Json]:
     """The request's JSON object; an empty body is an empty object (no parameters)."""
     if not body.strip():
@@ -72,6 +90,7 @@ def decode_body(body: bytes) -> dict[str, Json]:
         raise SerializationError(f"The request body is not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise SerializationError("The request body must be a JSON object.")
+    _check_numbers(value)
     return value
 
 

@@ -91,6 +91,13 @@ def request(
         ),
         ("AWSEvents.PutEvents", b'{"Entries": {}}', 400, "SerializationException", "list"),
         (
+            "AWSStepFunctions.UpdateStateMachine",
+            b'{"stateMachineArn": "\\ud800"}',
+            400,
+            "SerializationException",
+            "not valid Unicode",
+        ),
+        (
             "OncueEvents.RedriveDeadLetters",
             b'{"Ids": [18446744073709551615]}',
             400,
@@ -213,6 +220,7 @@ ODD_VALUES: dict[str, list[Any]] = {
         "x",
         "x" * 5000,
         "\u0000",
+        "\ud800",
         "🙂",
         "{}",
         "arn:aws:states:us-east-1:123456789012:stateMachine:m",

@@ -11,6 +11,7 @@ seconds (JSON numbers), the protocol's default timestamp format.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Final
 
@@ -63,20 +64,26 @@ def check_size(size: int, limit: int = MAX_BODY_BYTES) -> None:
         )
 
 
-def _check_numbers(value: Json) -> None:
-    """Integers fit the 64 bits the AWS models give them (and a database column holds)."""
+def _check_values(value: Json) -> None:
+    """What JSON allows but the services cannot hold: integers beyond the 64 bits the AWS
+    models give them, and strings with lone surrogates (not Unicode text)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
+            stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-        elif (
-            isinstance(item, int)
-            and not isinstance(item, bool)
-            and not _LONG[0] <= item <= _LONG[1]
-        ):
+        elif isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise SerializationError(
+                    "The request body has a string that is not valid Unicode (a lone "
+                    "surrogate escape)."
+                ) from None
+        elif isinstance(item, int) and not _LONG[0] <= item <= _LONG[1]:
             raise SerializationError(f"The number {item} is out of range (64-bit integers).")
 
 
@@ -90,12 +97,15 @@ def decode_body(body: bytes) -> dict[str, Json]:
         raise SerializationError(f"The request body is not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise SerializationError("The request body must be a JSON object.")
-    _check_numbers(value)
+    _check_values(value)
     return value
 
 
 def encode(value: Json) -> bytes:
-    return dumps(value).encode()
+    try:
+        return dumps(value).encode()
+    except (TypeError, ValueError):  # text that is not UTF-8 (lone surrogates): escape it
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def error_document(error: OncueError, service: Service | None) -> tuple[int, dict[str, Json]]:

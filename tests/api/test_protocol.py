@@ -63,6 +63,13 @@ def request(
         ("AWSStepFunctions.ListStateMachines", b"[1]", 400, "SerializationException", "object"),
         (
             "AWSStepFunctions.ListStateMachines",
+            b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            400,
+            "SerializationException",
+            "too deeply",
+        ),
+        (
+            "AWSStepFunctions.ListStateMachines",
             b'{"maxResults": "ten"}',
             400,
             "SerializationException",

@@ -95,6 +95,8 @@ def decode_body(body: bytes) -> dict[str, Json]:
         value = loads(body)
     except ValueError as error:
         raise SerializationError(f"The request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise SerializationError("The request body nests JSON too deeply.") from None
     if not isinstance(value, dict):
         raise SerializationError("The request body must be a JSON object.")
     _check_values(value)

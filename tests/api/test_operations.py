@@ -87,3 +87,24 @@ def test_any_authorization_is_accepted_only_with_a_valid_signature(
     except OncueError as error:  # pragma: no cover - a wrong family is a defect
         raise AssertionError(f"unexpected error {error!r}") from error
     raise AssertionError("a random Authorization header was accepted")
+
+
+def test_the_api_modules_public_names_are_pinned() -> None:
+    import oncue.api
+
+    assert set(oncue.api.__all__) == {
+        "EVENTS",
+        "ONCUE_EVENTS",
+        "SERVICES",
+        "SQS",
+        "STEP_FUNCTIONS",
+        "Action",
+        "ApiServer",
+        "Backend",
+        "Param",
+        "Service",
+        "create_api",
+    }
+    assert set(SERVICES) == {"AWSStepFunctions", "AWSEvents", "AmazonSQS", "OncueEvents"}
+    for name in oncue.api.__all__:
+        assert hasattr(oncue.api, name)

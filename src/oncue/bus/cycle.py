@@ -43,7 +43,7 @@ from oncue.errors import OncueError
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusTx, DeliveryClaim, DeliveryKey
 from oncue.store.sql import Tx
-from oncue.store.trace_sql import TracedAttempt, TraceTx
+from oncue.store.trace_sql import TracedAttempt, TracedEvent, TraceTx
 from oncue.tracing import TraceContext
 from oncue.types import Json
 
@@ -173,7 +173,9 @@ class Cycle:
             free[0] -= 1
             return True
 
+        traced: list[TracedEvent] = []
         for put in puts:
+            mine: list[TracedEvent] = []
             try:
                 with tx.savepoint():
                     result = self.router.put_events_in_tx(
@@ -184,10 +186,12 @@ class Cycle:
                         lease_until=until,
                         leases=leases,
                         trace=put.trace,
+                        traced=mine,
                     )
             except OncueError as error:
                 put.error = error
                 continue
+            traced.extend(mine)
             put.response = result.response
             for accepted in result.accepted:
                 delivery = accepted.delivery
@@ -206,6 +210,8 @@ class Cycle:
                         trace_id=accepted.trace_id,
                     )
                 )
+        if traced:
+            TraceTx(tx).record_events(traced)  # the cycle's events, in one statement
         return work
 
     def _work(self, btx: BusTx, claim: DeliveryClaim, revisions: dict[str, str]) -> Work:

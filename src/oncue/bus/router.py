@@ -165,13 +165,16 @@ class Router:
         lease_until: float | None = None,
         leases: Callable[[Target], bool] | None = None,
         trace: TraceContext | None = None,
+        traced: list[TracedEvent] | None = None,
     ) -> PutEventsResult:
         """PutEvents in ``tx``: the AWS response (per-entry results) and the deliveries made.
 
         Raises :class:`~oncue.errors.InvalidInput` when the whole request is invalid. With
         ``owner`` the deliveries to the targets ``leases`` accepts (all by default) are created
         leased to that dispatcher until ``lease_until``: it delivers them without claiming.
-        ``trace`` is the context of the publisher (the handler or execution it runs in).
+        ``trace`` is the context of the publisher (the handler or execution it runs in);
+        with ``traced`` the events' trace records are appended there for the caller to write
+        (a dispatcher cycle writes all of its calls' in one statement).
         """
         btx = BusTx(tx)
         checked = validate_entries(entries, allow_aws_sources=allow_aws_sources)
@@ -194,6 +197,7 @@ class Router:
                 leases=leases,
                 buses=buses,
                 trace=trace,
+                traced=traced,
             )
             if isinstance(outcome, EntryError):
                 results.append(EntryResult(index=result.index, error=outcome))
@@ -216,6 +220,7 @@ class Router:
         buses: dict[str, BusRules | None] | None = None,
         trace: TraceContext | None = None,
         publisher: str | None = None,
+        traced: list[TracedEvent] | None = None,
     ) -> list[Accepted] | EntryError:
         """Store one valid entry as an event with its deliveries, and record it in the trace
         (``trace``: the publisher's context; ``publisher``: the execution that published it);
@@ -244,20 +249,20 @@ class Router:
         )
         context = parse_trace_header(entry.trace_header) or trace
         trace_id = context.trace_id if context is not None else new_trace_id()
-        TraceTx(btx.tx).record_events(
-            [
-                TracedEvent(
-                    event_id=event_id,
-                    trace_id=trace_id,
-                    parent_span=context.span_id if context is not None else None,
-                    bus=bus,
-                    source=entry.source,
-                    detail_type=entry.detail_type,
-                    publisher=publisher,
-                    created=ingested.timestamp(),
-                )
-            ]
+        record = TracedEvent(
+            event_id=event_id,
+            trace_id=trace_id,
+            parent_span=context.span_id if context is not None else None,
+            bus=bus,
+            source=entry.source,
+            detail_type=entry.detail_type,
+            publisher=publisher,
+            created=ingested.timestamp(),
         )
+        if traced is not None:
+            traced.append(record)
+        else:
+            TraceTx(btx.tx).record_events([record])
         matched = self.match(rules, event) if len(rules.index) else []
         if not matched:
             return []

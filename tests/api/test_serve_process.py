@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from oncue.cli.main import cli
 
 pytestmark = pytest.mark.slow
 
+LISTENING = re.compile(r"oncue serve on http://127\.0\.0\.1:(\d+) ")
 _SCRIPT = Path(sys.executable).with_name("oncue")
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "oncue.cli"]
 
@@ -53,13 +55,6 @@ def machine(handler: str) -> str:
             "States": {"T": {"Type": "Task", "Resource": LAMBDA + handler, "End": True}},
         }
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def get(port: int, path: str) -> tuple[int, Any]:
@@ -102,13 +97,19 @@ class Processes:
         return next(log for p, log in self.started if p is process).read_text()
 
     def serve(self, *args: str) -> int:
-        """Start ``oncue serve`` and wait until it is ready; its port."""
-        port = free_port()
-        process = self.spawn("serve", "--port", str(port), *args)
+        """Start ``oncue serve`` on a port the OS picks and wait until it is ready; the port
+        (from the line it prints once it listens)."""
+        process = self.spawn("serve", "--port", "0", *args)
 
-        def ready() -> bool:
+        def listening() -> int | None:
             if process.poll() is not None:
                 raise AssertionError(f"oncue serve exited:\n{self.log(process)}")
+            found = LISTENING.search(self.log(process))
+            return int(found[1]) if found else None
+
+        port: int = wait_until(listening, 30, "oncue serve to listen")
+
+        def ready() -> bool:
             try:
                 return get(port, "/readyz")[0] == 200
             except OSError:

@@ -21,9 +21,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Final
@@ -181,7 +182,10 @@ class ApiServer(uvicorn.Server):
         keys: Mapping[str, str] | None = None,
         log_level: str = "info",
         graceful_seconds: int = 30,
+        on_listening: Callable[[int], None] | None = None,
     ) -> None:
+        #: Called with the port once the server listens (the OS's choice for port 0).
+        self.on_listening = on_listening
         self.api = create_api(app, worker=worker, keys=keys)
         self.backend: Backend = self.api.state.backend
         super().__init__(
@@ -203,6 +207,11 @@ class ApiServer(uvicorn.Server):
             for sock in server.sockets:
                 return int(sock.getsockname()[1])
         raise RuntimeError("the server is not listening yet")
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_listening is not None:
+            self.on_listening(self.port)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.backend.draining = True

@@ -146,7 +146,6 @@ def serve(
     app.close()
     where = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", app.database_url)  # no passwords
     worker = f"handlers: {', '.join(sorted(app.handlers)) or 'none'}" if run_worker else "none"
-    click.echo(f"oncue serve on http://{host}:{port} ({where}; worker: {worker})")
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -158,6 +157,9 @@ def serve(
         keys=keys,
         log_level=log_level,
         graceful_seconds=graceful_seconds,
+        on_listening=lambda bound: click.echo(
+            f"oncue serve on http://{host}:{bound} ({where}; worker: {worker})"
+        ),
     )
     try:
         server.run()

@@ -6,6 +6,7 @@ aborted), 2 bad definition, input or arguments, with one clear message on stderr
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -159,6 +160,7 @@ def _register_optional_commands() -> None:
         prune_cmd.prune,
     ):
         cli.add_command(command)
+    cli.add_command(importlib.import_module("oncue.cli.demo_cmd").demo)
 
 
 _register_optional_commands()

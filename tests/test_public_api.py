@@ -26,6 +26,7 @@ EXPECTED = {
     "InvalidSignature",
     "MissingAuthenticationToken",
     "RequestExpired",
+    "IllegalStatusException",
     "ActivityNotFound",
     "Conflict",
     "ExecutionNotRedrivable",

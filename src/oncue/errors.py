@@ -29,7 +29,8 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     │   ├── ResourceAlreadyExistsException            ResourceAlreadyExistsException (EventBridge)
     │   ├── ManagedRuleException                      ManagedRuleException (EventBridge)
     │   ├── ConcurrentModificationException           ConcurrentModificationException (EventBridge)
-    │   └── LimitExceededException                    LimitExceededException (EventBridge)
+    │   ├── LimitExceededException                    LimitExceededException (EventBridge)
+    │   └── IllegalStatusException                    IllegalStatusException (EventBridge)
     ├── RequestError                   400 / exit 2   an HTTP request the API cannot read
     │   ├── UnknownOperation                          UnknownOperationException
     │   ├── SerializationError                        SerializationException: not the JSON
@@ -69,6 +70,7 @@ __all__ = [
     "ExecutionNotFound",
     "ExecutionNotRedrivable",
     "HandlerError",
+    "IllegalStatusException",
     "IncompleteSignature",
     "InvalidAddress",
     "InvalidArn",
@@ -348,3 +350,9 @@ class StoreError(OncueError):
     http_status = 500
     exit_code = 1
     aws_name = "InternalFailure"
+
+
+class IllegalStatusException(Conflict):
+    """A replay that cannot be cancelled in its state (EventBridge's CancelReplay)."""
+
+    aws_name = "IllegalStatusException"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from conftest import LAMBDA, Served, call_api, finished, wait_until
 
 ORDER_PLACED = json.dumps({"source": ["food.orders"], "detail-type": ["order_placed"]})
@@ -274,3 +275,53 @@ def test_dead_letters_are_listed_and_redriven_over_http(served: Served) -> None:
     assert dead_letters() == []
     status, refused = call_api(served.url, "OncueEvents.RedriveDeadLetters", {"Ids": []})
     assert (status, refused["__type"]) == (400, "ValidationException")
+
+
+def test_archives_replays_connections_and_api_destinations(served: Served) -> None:
+    events = served.events
+    bus_arn = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    archive = events.create_archive(
+        ArchiveName="all-orders", EventSourceArn=bus_arn, EventPattern=ORDER_PLACED
+    )
+    assert archive["ArchiveArn"].endswith(":archive/all-orders")
+    assert events.describe_archive(ArchiveName="all-orders")["EventSourceArn"] == bus_arn
+    assert [a["ArchiveName"] for a in events.list_archives()["Archives"]] == ["all-orders"]
+    events.update_archive(ArchiveName="all-orders", RetentionDays=7)
+    assert events.describe_archive(ArchiveName="all-orders")["RetentionDays"] == 7
+    replay = events.start_replay(
+        ReplayName="again",
+        EventSourceArn=archive["ArchiveArn"],
+        EventStartTime=datetime(2025, 1, 1, tzinfo=UTC),
+        EventEndTime=datetime(2025, 1, 2, tzinfo=UTC),
+        Destination={"Arn": bus_arn},
+    )
+    assert replay["ReplayArn"].endswith(":replay/again")
+    assert events.describe_replay(ReplayName="again")["ReplayName"] == "again"
+    assert [r["ReplayName"] for r in events.list_replays()["Replays"]] == ["again"]
+
+    connection = events.create_connection(
+        Name="kitchen-api",
+        AuthorizationType="API_KEY",
+        AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "X-Key", "ApiKeyValue": "s3cret"}},
+    )
+    destination = events.create_api_destination(
+        Name="kitchen",
+        ConnectionArn=connection["ConnectionArn"],
+        InvocationEndpoint="https://kitchen.example/orders",
+        HttpMethod="POST",
+    )
+    described = events.describe_api_destination(Name="kitchen")
+    assert (described["ApiDestinationArn"], described["HttpMethod"]) == (
+        destination["ApiDestinationArn"],
+        "POST",
+    )
+    assert [c["Name"] for c in events.list_connections()["Connections"]] == ["kitchen-api"]
+    events.delete_api_destination(Name="kitchen")
+    with pytest.raises(ClientError) as gone:
+        events.describe_api_destination(Name="kitchen")
+    assert error_code(gone) == "ResourceNotFoundException"
+    events.delete_connection(Name="kitchen-api")
+    events.delete_archive(ArchiveName="all-orders")
+    with pytest.raises(ClientError) as no_archive:
+        events.describe_archive(ArchiveName="all-orders")
+    assert error_code(no_archive) == "ResourceNotFoundException"

@@ -1,7 +1,8 @@
 """The EventBridge actions (``X-Amz-Target: AWSEvents.<Action>``, awsJson1_1).
 
 Every EventBridge action :class:`~oncue.bus.service.EventBus` implements, with the request
-members of the EventBridge API reference, plus TestEventPattern on the pattern core.
+members of the EventBridge API reference, plus TestEventPattern on the pattern core; the
+archive, replay, connection and API destination rows are in :mod:`.event_resources`.
 EventBridge names a bad parameter ``ValidationException`` and a missing resource
 ``ResourceNotFoundException``: :data:`RENAMES` gives the generic errors those names.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from oncue.api.event_resources import RESOURCE_ACTIONS
 from oncue.api.operations import Action, Param, Service, table
 from oncue.bus.service import EventBus
 from oncue.patterns import compile_pattern, matches, parse_test_event
@@ -50,6 +52,7 @@ EVENTS: Final = Service(
     content_type=CONTENT_TYPE,
     renames=RENAMES,
     actions=table(
+        *RESOURCE_ACTIONS,
         # --- event buses -------------------------------------------------------------
         Action(
             name="CreateEventBus",

@@ -83,10 +83,10 @@ class Backend:
         self._grouped: dict[object, Callable[[dict[str, Any]], Awaitable[dict[str, Json]]]] = {}
         if worker:
             self._engine = engine = app.worker
-            dispatcher = app.dispatcher
             self._grouped = {
                 Control.start_execution: self._start_grouped,
-                EventBus.put_events: lambda arguments: dispatcher.put_events(arguments["entries"]),
+                # app.put_events: the dispatcher's group commit, or JetStream's with NATS.
+                EventBus.put_events: lambda arguments: app.put_events(arguments["entries"]),
             }
             self.control = engine.control
             self._db: Callable[..., Any] = engine.db

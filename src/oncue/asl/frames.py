@@ -77,6 +77,12 @@ class Frame:
     remaining: int = 0
     map: MapProgress | None = None
     closed: bool = False
+    #: This frame's own variable scope (name -> value) and each value's size in bytes
+    #: (:mod:`oncue.asl.variables`); enclosing scopes are read through ``parent``.
+    variables: dict[str, Json] = field(default_factory=dict)
+    variable_sizes: dict[str, int] = field(default_factory=dict)
+    #: A Distributed Map iteration: the enclosing scopes are not visible.
+    isolated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

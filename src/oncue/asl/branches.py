@@ -115,8 +115,8 @@ def _reopen(turn: _Turn, parent: Frame, child: Frame) -> Frame:
 def run_map(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
     frame.map, frame.unfinished = None, {}  # as for Parallel: every iteration runs
     if state.query_language == "JSONata":
-        items, limit, count, percentage = jsonata_states.map_settings(turn, frame, state)
-        return _start_map(turn, frame, state, items, frame.input, limit, count, percentage)
+        values, limit, count, percentage = jsonata_states.map_settings(turn, frame, state)
+        return _start_map(turn, frame, state, values, frame.input, limit, count, percentage)
     effective = turn.select(state.input_path, frame.input, frame)
     items: Json = effective
     if state.items_path is not None and state.items_path.source != "$":

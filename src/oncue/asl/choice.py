@@ -38,8 +38,8 @@ from oncue.asl.fields import SCHEMA_VALIDATION_FAILED, child, is_jsonata_express
 from oncue.asl.jsonata_eval import QUERY_EVALUATION_ERROR, Bindings
 from oncue.asl.jsonata_template import JsonataTemplate
 from oncue.asl.jsonutil import dumps
-from oncue.asl.variables import Assignment
 from oncue.asl.model import ChoiceRule
+from oncue.asl.variables import Assignment
 from oncue.errors import Problem
 from oncue.types import Json
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from oncue.asl import jsonata_states, lifecycle, redrive
+from oncue.asl import failures, jsonata_states, lifecycle, redrive
 from oncue.asl.commands import (
     ArmTimer,
     CancelTimer,
@@ -59,7 +59,6 @@ from oncue.asl.frames import ExecutionState, Frame, Pending
 from oncue.asl.history import EventLog, format_time
 from oncue.asl.jsonutil import dumps
 from oncue.asl.model import State, StateMachine
-from oncue.asl.retry import backoff_seconds, find_catcher, find_retrier
 from oncue.asl.variables import assigned_details, store, visible
 from oncue.types import MAX_PAYLOAD_BYTES, Json
 
@@ -355,19 +354,8 @@ class _Turn:
             return self.fail(frame, failure)
 
     def fail(self, frame: Frame, failure: StatesFailure) -> _Transition:
-        """A state failed evaluating something: record an expression's failure, then fail."""
-        if isinstance(failure, jsonata_states.QueryFailure):
-            self.emit(
-                frame,
-                "EvaluationFailed",
-                {
-                    "error": failure.error,
-                    "cause": self.runtime_cause(frame, failure.cause),
-                    "location": failure.location,
-                    "state": frame.state,
-                },
-            )
-        return self.fail_state(frame, failure.error, failure.cause)
+        """A state failed evaluating something (see :func:`oncue.asl.failures.fail`)."""
+        return failures.fail(self, frame, failure)
 
     def finish_with_result(self, frame: Frame, result: Json) -> _Transition:
         """Task, Parallel and Map: ResultSelector -> ResultPath -> OutputPath, then exit."""
@@ -429,60 +417,13 @@ class _Turn:
 
     def fail_state(self, frame: Frame, error: str, cause: str | None) -> _Transition:
         """The current state failed: Retry, then Catch, then fail the frame."""
-        state = self.state_of(frame)
-        if error in _PREFIXED_ERRORS and cause is not None:
-            cause = self.runtime_cause(frame, cause)
-        retriers = getattr(state, "retry", ())
-        index = find_retrier(retriers, error)
-        if index is not None and frame.retries[index] < retriers[index].max_attempts:
-            frame.retries[index] += 1
-            frame.retry_count += 1
-            delay = backoff_seconds(retriers[index], frame.retries[index], self.rng)
-            frame.wait = "retry"
-            self.arm(frame, "retry", self.now + timedelta(seconds=delay))
-            return None
-        catcher = find_catcher(getattr(state, "catch", ()), error)
-        if catcher is not None:
-            error_output: dict[str, Json] = {"Error": error}
-            if cause is not None:
-                error_output["Cause"] = cause
-            try:
-                if state.query_language == "JSONata":
-                    output, assigned = jsonata_states.catcher_output(
-                        self, frame, catcher, error_output
-                    )
-                else:
-                    assigned = jsonata_states.evaluate_assign(
-                        self, frame, catcher.assign, None, error_output
-                    )
-                    output = self.place(catcher.result_path, frame.input, error_output)
-                if assigned is not None:
-                    store(frame, assigned, frame.state or "")
-            except StatesFailure as failure:
-                cause = self.runtime_cause(frame, failure.cause)
-                if isinstance(failure, jsonata_states.QueryFailure):
-                    self.emit(
-                        frame,
-                        "EvaluationFailed",
-                        {
-                            "error": failure.error,
-                            "cause": cause,
-                            "location": failure.location,
-                            "state": frame.state,
-                        },
-                    )
-                lifecycle.frame_failed(self, frame, failure.error, cause)
-                return None
-            return (catcher.next, output)
-        lifecycle.frame_failed(self, frame, error, cause)
-        return None
+        return failures.fail_state(self, frame, error, cause)
 
 
 _StateHandler = Callable[["_Turn", Frame, Any], _Transition]
 #: State types whose JSONata form has its own handler in :mod:`oncue.asl.jsonata_states`.
 _JSONATA_TYPES = frozenset({"Pass", "Choice", "Wait", "Succeed", "Fail"})
-#: Errors whose cause names the state and the event that entered it.
-_PREFIXED_ERRORS = frozenset({"States.Runtime", "States.QueryEvaluationError"})
+
 _HANDLERS: dict[str, _StateHandler] = {}
 
 

@@ -92,14 +92,12 @@ class Bindings:
     rng: random.Random
 
 
-class _Runner(Jsonata):
+class _Runner(Jsonata):  # type: ignore[misc]
     """The library's evaluator with the range operator checked before it allocates."""
 
     def evaluate_range_expression(self, lhs: Any, rhs: Any) -> Any:
         if isinstance(lhs, int) and isinstance(rhs, int) and rhs - lhs + 1 > MAX_VALUE_ITEMS:
-            raise BudgetExceeded(
-                f"the range [{lhs}..{rhs}] has more than {MAX_VALUE_ITEMS} items"
-            )
+            raise BudgetExceeded(f"the range [{lhs}..{rhs}] has more than {MAX_VALUE_ITEMS} items")
         return super().evaluate_range_expression(lhs, rhs)
 
 

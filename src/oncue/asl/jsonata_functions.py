@@ -53,7 +53,11 @@ def _fail(function: str, message: str) -> StatesFailure:
 
 
 def _integer(function: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not float(value).is_integer()
+    ):
         raise _fail(function, f"the {name} must be an integer, not {value!r}")
     return int(value)
 
@@ -114,9 +118,9 @@ def _eval(*_: Any) -> Any:
 
 
 def _pad(text: Any = None, width: Any = None, char: Any = None, *_: Any) -> Any:
-    if isinstance(width, int | float) and not isinstance(width, bool):
-        if math.isfinite(width) and abs(width) > MAX_VALUE_ITEMS:
-            raise _fail("pad", f"the width {width} exceeds {MAX_VALUE_ITEMS} characters")
+    numeric = isinstance(width, int | float) and not isinstance(width, bool)
+    if numeric and math.isfinite(width) and abs(width) > MAX_VALUE_ITEMS:
+        raise _fail("pad", f"the width {width} exceeds {MAX_VALUE_ITEMS} characters")
     try:
         return Functions.pad(text, width, char)
     except TypeError:

@@ -228,13 +228,15 @@ def number(
         raise QueryFailure(
             f"The field '{field}' must be {kind} of at least {low}, not {dumps(value)}", field
         )
-    return value
+    return value if isinstance(value, int) else float(value)
 
 
 # --- Task, Parallel, Map -------------------------------------------------------------------
 
 
-def task_settings(turn: _Turn, frame: Frame, state: TaskState) -> tuple[Json, int | None, int | None]:
+def task_settings(
+    turn: _Turn, frame: Frame, state: TaskState
+) -> tuple[Json, int | None, int | None]:
     """A JSONata Task's payload (Arguments), TimeoutSeconds and HeartbeatSeconds."""
     scope = bindings(turn, frame, frame.input)
     timeout, heartbeat = state.timeout_seconds, state.heartbeat_seconds

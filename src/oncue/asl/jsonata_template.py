@@ -85,7 +85,9 @@ def _compile(raw: Json, pointer: str, faults: list[TemplateFault]) -> _Node | No
             return None
         return _expression_node(raw, pointer, faults)
     if isinstance(raw, Mapping):
-        members = {key: _compile(value, f"{pointer}/{_escape(key)}", faults) for key, value in raw.items()}
+        members = {
+            key: _compile(value, f"{pointer}/{_escape(key)}", faults) for key, value in raw.items()
+        }
         if all(node is None for node in members.values()):
             return None
         return _object_node(raw, members)

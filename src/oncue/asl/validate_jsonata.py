@@ -67,8 +67,8 @@ def compile_assign(
         return Assignment(names=tuple(names), jsonata=template)
     found = find_template_problems(raw)
     for relative, message in found:
-        relative = relative if not relative or relative.startswith("/") else f"/{relative}"
-        checker.schema(pointer + relative, message)
+        below = relative if not relative or relative.startswith("/") else f"/{relative}"
+        checker.schema(pointer + below, message)
     if not checker.clean_since(mark):
         return None
     return Assignment(names=tuple(names), jsonpath=compile_payload(raw))

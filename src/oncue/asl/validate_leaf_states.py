@@ -24,6 +24,7 @@ from oncue.asl.choice import (
 from oncue.asl.evaluation import Expression
 from oncue.asl.fields import INVALID_RESOURCE, MAX_SECONDS, child, is_jsonata_expression
 from oncue.asl.intrinsics import compile_intrinsic
+from oncue.asl.jsonata_template import JsonataTemplate
 from oncue.asl.model import (
     ChoiceRule,
     ChoiceState,
@@ -35,7 +36,6 @@ from oncue.asl.model import (
     TaskState,
     WaitState,
 )
-from oncue.asl.jsonata_template import JsonataTemplate
 from oncue.asl.validate_jsonata import compile_assign, compile_value
 from oncue.types import Json
 
@@ -183,7 +183,9 @@ def _rule_extras(ctx: StateContext, rule: ChoiceRule, raw: Json, pointer: str) -
             if "Output" in raw
             else None
         )
-        return replace(rule, condition=True if compiled is None else compiled, assign=assign, output=output)
+        return replace(
+            rule, condition=True if compiled is None else compiled, assign=assign, output=output
+        )
     assert isinstance(rule, CompiledChoiceRule)
     return replace(rule, assign=assign)
 

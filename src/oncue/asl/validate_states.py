@@ -33,6 +33,7 @@ from oncue.asl.fields import (
 from oncue.asl.jsonata_template import JsonataTemplate
 from oncue.asl.model import BodyLike, MapState, ParallelState, QueryLanguage, State
 from oncue.asl.validate_graph import check_graph, check_state_name
+from oncue.asl.validate_jsonata import compile_assign, compile_field, compile_value
 from oncue.asl.validate_leaf_states import (
     StateContext,
     build_choice,
@@ -43,7 +44,6 @@ from oncue.asl.validate_leaf_states import (
     build_wait,
     jsonata_value,
 )
-from oncue.asl.validate_jsonata import compile_assign, compile_field, compile_value
 from oncue.types import Json
 
 __all__ = ["Body", "parse_body", "parse_state"]

@@ -106,7 +106,7 @@ def visible(frame: Frame) -> Mapping[str, Json]:
     if frame.parent is None or frame.isolated:
         return frame.variables
     scopes: list[Mapping[str, Json]] = [frame.variables]
-    outer = frame.parent
+    outer: Frame | None = frame.parent
     while outer is not None:
         scopes.append(outer.variables)
         if outer.isolated:

@@ -1,0 +1,130 @@
+"""JSONata evaluation: parsed once, pure (time and randomness are inputs), within a budget."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from interpreter_support import INFO, T0
+from jsonata import parser as jsonata_parser
+
+from oncue.asl.evaluation import StatesFailure
+from oncue.asl.interpreter import Interpreter
+from oncue.asl.jsonata_eval import (
+    MAX_STEPS,
+    MAX_VALUE_ITEMS,
+    UNDEFINED,
+    Bindings,
+    compile_expression,
+)
+from oncue.asl.validate import parse_definition
+
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+
+def run(source: str, *, variables: dict[str, Any] | None = None, seed: int = 1) -> Any:
+    bindings = Bindings(
+        states={"input": {"a": 1, "list": [3, 1, 2]}},
+        variables=variables or {},
+        now=NOW,
+        rng=random.Random(seed),
+    )
+    return compile_expression(source).evaluate(bindings)
+
+
+def failure(source: str) -> StatesFailure:
+    with pytest.raises(StatesFailure) as caught:
+        run(source)
+    assert caught.value.error == "States.QueryEvaluationError"
+    return caught.value
+
+
+def test_states_and_variables_are_visible() -> None:
+    assert run("$states.input.a + $x", variables={"x": 41}) == 42
+    assert run("$sort($states.input.list)") == [1, 2, 3]
+
+
+def test_undefined_is_not_null() -> None:
+    assert run("$nothing") is UNDEFINED
+    assert run("null") is None
+    assert run("{'a': $nothing, 'b': null}") == {"b": None}
+
+
+def test_time_is_the_steps_not_the_clocks() -> None:
+    assert run("$now()") == "2024-05-06T07:08:09.000Z"
+    assert run("$millis()") == int(NOW.timestamp() * 1000)
+    assert run("$now('[Y0001]-[M01]')") == "2024-05"
+
+
+def test_random_draws_come_from_the_seeded_generator() -> None:
+    first = run("[$random(), $uuid(), $shuffle([1,2,3,4,5,6])]", seed=9)
+    again = run("[$random(), $uuid(), $shuffle([1,2,3,4,5,6])]", seed=9)
+    other = run("[$random(), $uuid(), $shuffle([1,2,3,4,5,6])]", seed=10)
+    assert first == again != other
+    assert run("$random(3)", seed=1) == run("$random(3)", seed=2)
+
+
+def test_parse_errors_name_the_code() -> None:
+    with pytest.raises(ValueError, match="S0203"):
+        compile_expression("$states.input.(")
+
+
+def test_each_expression_is_parsed_once_per_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Pass",
+                "Assign": {"n": "{% $states.input.n + 1 %}"},
+                "Output": {"n": "{% $states.input.n + 1 %}"},
+                "End": True,
+            }
+        },
+    }
+    machine = parse_definition(definition)
+    calls = []
+    original = jsonata_parser.Parser.parse
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(jsonata_parser.Parser, "parse", counting)
+    interpreter = Interpreter(machine)
+    for n in range(50):
+        step = interpreter.start(INFO, {"n": n}, now=T0, seed=n)
+        assert step.state.output == {"n": n + 1}
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "($f := function($n){ $f($n + 1) }; $f(0))",
+        "(function($f){ $f($f) })(function($g){ $g($g) })",
+        "$count([1..100000000])",
+        "$reduce([1..64], function($acc, $v){ $acc & $acc }, 'xy')",
+        "$pad('', 1e12)",
+        "$count([1..900000].($ + 1))",
+    ],
+)
+def test_runaway_expressions_are_stopped(source: str) -> None:
+    assert "Evaluation stopped" in failure(source).cause or "exceeds" in failure(source).cause
+
+
+def test_the_budget_is_far_above_ordinary_expressions() -> None:
+    # A 5,000-item transformation: well inside MAX_STEPS and MAX_VALUE_ITEMS.
+    assert run("$sum([1..5000].($ * 2))") == 5000 * 5001
+    assert MAX_STEPS >= 100_000 and MAX_VALUE_ITEMS >= 1_000_000
+
+
+def test_functions_and_non_finite_numbers_are_not_json() -> None:
+    assert "function" in failure("function($x){ $x }").cause
+    failure("1/0")
+
+
+def test_eval_is_not_available() -> None:
+    assert "$parse" in failure("$eval('1')").cause

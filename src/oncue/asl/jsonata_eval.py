@@ -53,6 +53,7 @@ __all__ = [
     "QUERY_EVALUATION_ERROR",
     "UNDEFINED",
     "Bindings",
+    "Environment",
     "JsonataExpression",
     "compile_expression",
 ]
@@ -84,12 +85,16 @@ class BudgetExceeded(Exception):
 
 @dataclass(slots=True, kw_only=True)
 class Bindings:
-    """What one evaluation sees: ``$states``, the visible variables, the step's time and rng."""
+    """What one evaluation sees: ``$states``, the visible variables, the step's time and rng.
+
+    ``frame`` caches the library frame built from them, shared by the evaluations of a state.
+    """
 
     states: Mapping[str, Json]
     variables: Mapping[str, Json]
     now: datetime
     rng: random.Random
+    frame: Any = None
 
 
 class _Runner(Jsonata):  # type: ignore[misc]
@@ -112,7 +117,7 @@ def _runner() -> _Runner:
     return runner
 
 
-class _Environment(Jsonata.Frame):  # type: ignore[misc]
+class Environment(Jsonata.Frame):  # type: ignore[misc]
     """The evaluation's root frame: own bindings, then the variables, then the built-ins."""
 
     def __init__(self, parent: Any, variables: Mapping[str, Json]) -> None:
@@ -125,7 +130,8 @@ class _Environment(Jsonata.Frame):  # type: ignore[misc]
             return value
         value = self.variables.get(name, Utils.NONE)
         if value is not Utils.NONE:
-            return value
+            # A variable holding JSON null is null, not undefined (None to the library).
+            return Utils.NULL_VALUE if value is None else value
         return self.parent.lookup(name)
 
 
@@ -161,12 +167,52 @@ class _Budget:
             )
 
 
+#: Attributes of a parsed step that make it more than a plain ``.name`` step.
+_NOT_PLAIN: Final = (
+    "stages",
+    "predicate",
+    "group",
+    "focus",
+    "index",
+    "tuple",
+    "keep_array",
+    "keep_singleton_array",
+    "ancestor",
+    "seeking_parent",
+    "consarray",
+)
+_MISSING: Final = object()
+
+
+def _plain_path(ast: Any) -> tuple[str, tuple[str, ...]] | None:
+    """``$name.key.key`` with nothing else: (variable, keys), evaluated without the library."""
+    steps = ast.steps if getattr(ast, "type", None) == "path" else [ast]
+    if not steps or any(getattr(ast, attr, None) for attr in _NOT_PLAIN):
+        return None
+    first, rest = steps[0], steps[1:]
+    if first.type != "variable" or first.value in ("", "$"):
+        return None
+    for step in steps:
+        if any(getattr(step, attr, None) for attr in _NOT_PLAIN):
+            return None
+    if any(step.type != "name" or not isinstance(step.value, str) for step in rest):
+        return None
+    return first.value, tuple(step.value for step in rest)
+
+
 @dataclass(frozen=True, slots=True)
 class JsonataExpression:
-    """One parsed ``{% ... %}`` expression; ``source`` is the text between the delimiters."""
+    """One parsed ``{% ... %}`` expression; ``source`` is the text between the delimiters.
+
+    ``path`` is set for the commonest expressions, a variable followed by field names
+    (``$states.input.order.id``, ``$total``): they are walked directly while every value on
+    the way is an object and the value found is not an array, which is exactly what the
+    library would return; anything else goes to the library.
+    """
 
     source: str
     ast: Any
+    path: tuple[str, tuple[str, ...]] | None = None
 
     def evaluate(self, bindings: Bindings) -> Json:
         """The expression's JSON value, or :data:`UNDEFINED`.
@@ -174,16 +220,37 @@ class JsonataExpression:
         Raises :class:`StatesFailure` (``States.QueryEvaluationError``) with the library's
         error code and message, or the budget that was exceeded.
         """
-        from oncue.asl.jsonata_functions import bind_step_functions, shared_frame
+        if self.path is not None:
+            value = self._walk(bindings, *self.path)
+            if value is not _MISSING:
+                return value
+        return self._evaluate(bindings)
+
+    @staticmethod
+    def _walk(bindings: Bindings, name: str, keys: tuple[str, ...]) -> Any:
+        if name == "states":
+            value: Any = bindings.states
+        else:
+            value = bindings.variables.get(name, _MISSING)
+            if value is _MISSING:
+                return _MISSING  # maybe a function: let the library decide
+        for key in keys:
+            if not isinstance(value, dict):
+                return _MISSING
+            value = value.get(key, UNDEFINED)
+            if value is UNDEFINED:
+                return UNDEFINED
+        return _MISSING if isinstance(value, list) else value
+
+    def _evaluate(self, bindings: Bindings) -> Json:
+        from oncue.asl.jsonata_functions import step_frame
 
         runner = _runner()
         budget = _Budget()
-        env = _Environment(shared_frame(), bindings.variables)
+        env = Jsonata.Frame(step_frame(bindings))
         env.bind("$", None)
-        env.bind("states", bindings.states)
         env.bind("__evaluate_entry", budget.enter)
         env.bind("__evaluate_exit", budget.exit)
-        bind_step_functions(env, bindings.rng)
         # $now() and $millis() read the running instance's timestamp: the step's time.
         runner.timestamp = int(bindings.now.timestamp() * 1000)
         previous = getattr(Jsonata.CURRENT, "jsonata", None)
@@ -224,7 +291,7 @@ def compile_expression(source: str) -> JsonataExpression:
         raise ValueError(f"the expression cannot be parsed: {exc}") from None
     if parsed.errors:
         raise ValueError(str(parsed.errors[0]))
-    return JsonataExpression(source=source, ast=parsed.ast)
+    return JsonataExpression(source=source, ast=parsed.ast, path=_plain_path(parsed.ast))
 
 
 def to_json(value: Any) -> Json:

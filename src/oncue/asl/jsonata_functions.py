@@ -29,10 +29,16 @@ from jsonata.jsonata import Jsonata
 from jsonata.utils import Utils
 
 from oncue.asl.evaluation import StatesFailure
-from oncue.asl.jsonata_eval import MAX_VALUE_ITEMS, QUERY_EVALUATION_ERROR, native
+from oncue.asl.jsonata_eval import (
+    MAX_VALUE_ITEMS,
+    QUERY_EVALUATION_ERROR,
+    Bindings,
+    Environment,
+    native,
+)
 from oncue.types import Json
 
-__all__ = ["bind_step_functions", "shared_frame"]
+__all__ = ["shared_frame", "step_frame"]
 
 #: ``$hash`` algorithms, as States.Hash names them.
 _HASHES: Final = {
@@ -145,7 +151,17 @@ def shared_frame() -> Any:
     return _SHARED
 
 
-def bind_step_functions(env: Any, rng: random.Random) -> None:
+def step_frame(bindings: Bindings) -> Any:
+    """The frame of one state's evaluations: ``$states``, its variables, seeded functions."""
+    if bindings.frame is None:
+        frame = Environment(shared_frame(), bindings.variables)
+        frame.bind("states", bindings.states)
+        _bind_seeded(frame, bindings.rng)
+        bindings.frame = frame
+    return bindings.frame
+
+
+def _bind_seeded(env: Any, rng: random.Random) -> None:
     """Bind the functions that draw from the step's seeded generator into ``env``."""
 
     def draw(seed: Any = None, *_: Any) -> float:

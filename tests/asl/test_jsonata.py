@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from interpreter_support import INFO, T0
 from jsonata import parser as jsonata_parser
 
@@ -128,3 +131,30 @@ def test_functions_and_non_finite_numbers_are_not_json() -> None:
 
 def test_eval_is_not_available() -> None:
     assert "$parse" in failure("$eval('1')").cause
+
+
+_KEYS = st.sampled_from(["a", "b", "c"])
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text("xy", max_size=2),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.dictionaries(_KEYS, _JSON, max_size=3), keys=st.lists(_KEYS, max_size=3))
+def test_plain_paths_walked_directly_agree_with_the_library(
+    data: dict[str, Any], keys: list[str]
+) -> None:
+    source = ".".join(["$states.input", *keys])
+    fast = compile_expression(source)
+    assert fast.path is not None
+    slow = replace(fast, path=None)
+    for variables in ({}, {"v": data}):
+        bindings = Bindings(
+            states={"input": data}, variables=variables, now=NOW, rng=random.Random(0)
+        )
+        assert fast.evaluate(bindings) == slow.evaluate(bindings)
+    variable = compile_expression(".".join(["$v", *keys]))
+    bindings = Bindings(states={}, variables={"v": data}, now=NOW, rng=random.Random(0))
+    assert variable.evaluate(bindings) == replace(variable, path=None).evaluate(bindings)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -158,3 +159,91 @@ def test_plain_paths_walked_directly_agree_with_the_library(
     variable = compile_expression(".".join(["$v", *keys]))
     bindings = Bindings(states={}, variables={"v": data}, now=NOW, rng=random.Random(0))
     assert variable.evaluate(bindings) == replace(variable, path=None).evaluate(bindings)
+
+
+_TOKENS = st.sampled_from(
+    [
+        "$states.input",
+        "$x",
+        ".",
+        "a",
+        "list",
+        "[",
+        "]",
+        "(",
+        ")",
+        "{",
+        "}",
+        ":",
+        ",",
+        ";",
+        "1",
+        "0",
+        "-2.5",
+        "'s'",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "&",
+        "=",
+        "!=",
+        "<",
+        ">",
+        "and",
+        "or",
+        "?",
+        "..",
+        "$sum(",
+        "$count(",
+        "$string(",
+        "$number(",
+        "$keys(",
+        "$map(",
+        "function($v){",
+        "$v",
+        ":=",
+        "$f",
+        "$f(",
+        "**",
+        "^(",
+        "#",
+        "@",
+        "~>",
+        "$uuid()",
+        "$random()",
+        "$now()",
+        "$range(",
+        "$partition(",
+        "$hash(",
+        "$parse(",
+        "null",
+        "true",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(tokens=st.lists(_TOKENS, min_size=1, max_size=12))
+def test_any_text_either_fails_to_parse_or_evaluates_to_json_or_a_states_failure(
+    tokens: list[str],
+) -> None:
+    source = " ".join(tokens)
+    try:
+        expression = compile_expression(source)
+    except ValueError:
+        return
+    bindings = Bindings(
+        states={"input": {"a": 1, "list": [3, 1, 2]}},
+        variables={"x": {"a": [1, {"b": None}]}},
+        now=NOW,
+        rng=random.Random(0),
+    )
+    try:
+        value = expression.evaluate(bindings)
+    except StatesFailure as failure:
+        assert failure.error == "States.QueryEvaluationError"
+        return
+    if value is not UNDEFINED:
+        orjson.dumps(value)

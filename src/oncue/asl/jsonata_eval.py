@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from jsonata import jexception
+from jsonata import jsonata as _library
 from jsonata.jsonata import Jsonata
 from jsonata.utils import Utils
 
@@ -67,6 +69,16 @@ MAX_DEPTH: Final = 200
 MAX_VALUE_ITEMS: Final = 1_000_000
 #: Wall-clock backstop for one evaluation; the step limit normally trips first.
 MAX_SECONDS: Final = 2.0
+
+
+def _quiet(*args: object, **kwargs: object) -> None:
+    """Stands in for ``print`` in the library's module."""
+
+
+# The library prints a debugging line to stdout before it raises T1006 (a call of something
+# that is not a function). stdout belongs to the program (``oncue execute`` prints its JSON
+# result there), so that module's ``print`` is silenced; the error itself is still raised.
+setattr(_library, "print", _quiet)  # noqa: B010
 
 
 class _Undefined:
@@ -268,7 +280,14 @@ class JsonataExpression:
             raise StatesFailure(
                 QUERY_EVALUATION_ERROR, "Evaluation stopped: the expression nests too deeply"
             ) from None
-        except (TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
+        except (
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            AttributeError,
+            LookupError,
+            re.error,
+        ) as exc:
             # The library lets a few Python errors through for inputs it does not check.
             raise StatesFailure(QUERY_EVALUATION_ERROR, f"{type(exc).__name__}: {exc}") from None
         finally:
@@ -287,7 +306,7 @@ def compile_expression(source: str) -> JsonataExpression:
         parsed = _Runner(source)
     except jexception.JException as exc:
         raise ValueError(_message(exc)) from None
-    except (RecursionError, ValueError, TypeError, IndexError) as exc:
+    except (RecursionError, ValueError, TypeError, LookupError, AttributeError, re.error) as exc:
         raise ValueError(f"the expression cannot be parsed: {exc}") from None
     if parsed.errors:
         raise ValueError(str(parsed.errors[0]))

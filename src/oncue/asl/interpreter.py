@@ -19,6 +19,13 @@ Rules / theory of operation
   to the interpreter may be at least once.
 * Input and output processing follows AWS "Processing input and output in Step Functions":
   InputPath -> Parameters -> (task) -> ResultSelector -> ResultPath -> OutputPath.
+* A JSONata state (``QueryLanguage``) uses Arguments and Output instead
+  (:mod:`oncue.asl.jsonata_states`); its expressions were parsed at validation and read
+  ``$states``. A failing expression records ``EvaluationFailed`` and fails the state with
+  ``States.QueryEvaluationError``.
+* Workflow variables live in frames: each frame is a scope and reads its enclosing frames'
+  (:mod:`oncue.asl.variables`). Every expression of a state reads the values of the moment
+  it was entered; ``Assign`` takes effect in ``exit_state``, recorded in ``*StateExited``.
 * Errors follow AWS "Handling errors in Step Functions workflows": a failing state consults
   its Retry, then its Catch; an unhandled error fails its frame, a failed branch or iteration
   fails its Parallel or Map state, and a failed top-level frame fails the execution.

@@ -247,3 +247,40 @@ def test_any_text_either_fails_to_parse_or_evaluates_to_json_or_a_states_failure
         return
     if value is not UNDEFINED:
         orjson.dumps(value)
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(-3, 3)
+    | st.sampled_from(["", "a", "b"])
+)
+_SIDES = st.sampled_from(["$states.input.a", "$states.input.b.c", "$v", "$nothing", "1", "'a'"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    a=_SCALARS,
+    c=_SCALARS | st.lists(_SCALARS, max_size=2),
+    v=_SCALARS,
+    left=_SIDES,
+    op=st.sampled_from(["=", "!=", "<", "<=", ">", ">="]),
+    right=_SIDES,
+)
+def test_comparisons_decided_directly_agree_with_the_library(
+    a: Any, c: Any, v: Any, left: str, op: str, right: str
+) -> None:
+    fast = compile_expression(f"{left} {op} {right}")
+    assert fast.comparison is not None
+    slow = replace(fast, comparison=None)
+    bindings = Bindings(
+        states={"input": {"a": a, "b": {"c": c}}}, variables={"v": v}, now=NOW, rng=random.Random(0)
+    )
+    outcomes = []
+    for expression in (fast, slow):
+        try:
+            outcomes.append(expression.evaluate(bindings))
+        except StatesFailure as failure:
+            outcomes.append(failure.cause)
+    assert outcomes[0] == outcomes[1]

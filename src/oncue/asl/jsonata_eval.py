@@ -147,6 +147,9 @@ class Environment(Jsonata.Frame):  # type: ignore[misc]
         return self.parent.lookup(name)
 
 
+_SIZED: Final = (str, list)
+
+
 class _Budget:
     """Counts steps and depth through the library's evaluate entry/exit callbacks."""
 
@@ -173,7 +176,7 @@ class _Budget:
         if env.is_parallel_call:
             return
         self.depth -= 1
-        if isinstance(result, str | list) and len(result) > MAX_VALUE_ITEMS:
+        if isinstance(result, _SIZED) and len(result) > MAX_VALUE_ITEMS:
             raise BudgetExceeded(
                 f"the expression built a value of more than {MAX_VALUE_ITEMS} items"
             )
@@ -212,6 +215,46 @@ def _plain_path(ast: Any) -> tuple[str, tuple[str, ...]] | None:
     return first.value, tuple(step.value for step in rest)
 
 
+_Operand = tuple[str, Any]  # ("path", (name, keys)) or ("literal", value)
+_COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _operand(ast: Any) -> _Operand | None:
+    kind = getattr(ast, "type", None)
+    if kind in ("number", "string") and not any(getattr(ast, a, None) for a in _NOT_PLAIN):
+        value = ast.value
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        return ("literal", value)
+    path = _plain_path(ast)
+    return None if path is None else ("path", path)
+
+
+def _comparison(ast: Any) -> tuple[str, _Operand, _Operand] | None:
+    """``operand op operand`` with plain paths and number/string literals only."""
+    if getattr(ast, "type", None) != "binary" or ast.value not in _COMPARISONS:
+        return None
+    left, right = _operand(ast.lhs), _operand(ast.rhs)
+    if left is None or right is None:
+        return None
+    return ast.value, left, right
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "number"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class JsonataExpression:
     """One parsed ``{% ... %}`` expression; ``source`` is the text between the delimiters.
@@ -225,6 +268,9 @@ class JsonataExpression:
     source: str
     ast: Any
     path: tuple[str, tuple[str, ...]] | None = None
+    #: A comparison of plain paths and literals (``$states.input.total > 10``), decided
+    #: directly when both sides are numbers or both strings, as the library would.
+    comparison: tuple[str, _Operand, _Operand] | None = None
 
     def evaluate(self, bindings: Bindings) -> Json:
         """The expression's JSON value, or :data:`UNDEFINED`.
@@ -236,7 +282,27 @@ class JsonataExpression:
             value = self._walk(bindings, *self.path)
             if value is not _MISSING:
                 return value
+        elif self.comparison is not None:
+            value = self._compare(bindings, *self.comparison)
+            if value is not _MISSING:
+                return value
         return self._evaluate(bindings)
+
+    def _compare(self, bindings: Bindings, op: str, left: _Operand, right: _Operand) -> Any:
+        values = []
+        for kind, operand in (left, right):
+            value = operand if kind == "literal" else self._walk(bindings, *operand)
+            if value is _MISSING:
+                return _MISSING
+            values.append(value)
+        a, b = values
+        if a is UNDEFINED or b is UNDEFINED:
+            # The library: = and != are false, an ordering is undefined.
+            return False if op in ("=", "!=") else UNDEFINED
+        category = _kind(a)
+        if category is None or category != _kind(b):
+            return _MISSING  # mixed or other types: the library words the error
+        return _COMPARISONS[op](a, b)
 
     @staticmethod
     def _walk(bindings: Bindings, name: str, keys: tuple[str, ...]) -> Any:
@@ -310,7 +376,9 @@ def compile_expression(source: str) -> JsonataExpression:
         raise ValueError(f"the expression cannot be parsed: {exc}") from None
     if parsed.errors:
         raise ValueError(str(parsed.errors[0]))
-    return JsonataExpression(source=source, ast=parsed.ast, path=_plain_path(parsed.ast))
+    path = _plain_path(parsed.ast)
+    comparison = None if path is not None else _comparison(parsed.ast)
+    return JsonataExpression(source=source, ast=parsed.ast, path=path, comparison=comparison)
 
 
 def to_json(value: Any) -> Json:
@@ -330,7 +398,7 @@ def _plain(value: Any, size: list[int]) -> Json:
         raise BudgetExceeded(f"the result has more than {MAX_VALUE_ITEMS} values")
     if value is Utils.NULL_VALUE:
         return None
-    if value is None or isinstance(value, bool | str):
+    if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return value

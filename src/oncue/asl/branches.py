@@ -26,7 +26,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from oncue.asl import jsonata_states, lifecycle
+from oncue.asl import failures, jsonata_states, lifecycle
 from oncue.asl.evaluation import Expression, StatesFailure
 from oncue.asl.frames import MapProgress
 from oncue.asl.model import MapState, ParallelState
@@ -255,7 +255,9 @@ def _start_iteration(turn: _Turn, frame: Frame, child: Frame, state: MapState) -
         elif state.item_selector is not None:
             data = turn.evaluate(state.item_selector, progress.effective, frame, extra)
     except StatesFailure as failure:
-        lifecycle.frame_failed(turn, child, failure.error, turn.runtime_cause(frame, failure.cause))
+        cause = turn.runtime_cause(frame, failure.cause)
+        failures.record_evaluation_failure(turn, child, failure, cause)
+        lifecycle.frame_failed(turn, child, failure.error, cause)
         return
     turn.drive(child, state.item_processor.start_at, data)
 

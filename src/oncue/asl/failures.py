@@ -31,16 +31,24 @@ __all__ = ["fail", "fail_state", "record_evaluation_failure"]
 _PREFIXED_ERRORS: Final = frozenset({"States.Runtime", "States.QueryEvaluationError"})
 
 
-def record_evaluation_failure(turn: _Turn, frame: Frame, failure: StatesFailure) -> None:
+def record_evaluation_failure(
+    turn: _Turn, frame: Frame, failure: StatesFailure, cause: str | None = None
+) -> None:
+    """``EvaluationFailed`` in ``frame``'s events, if ``failure`` is a JSONata expression's.
+
+    ``frame`` is the frame of the failing state; a Map iteration whose ItemSelector failed
+    records it in the iteration's events, naming the Map state.
+    """
     if isinstance(failure, jsonata_states.QueryFailure):
+        owner = frame if frame.state is not None or frame.parent is None else frame.parent
         turn.emit(
             frame,
             "EvaluationFailed",
             {
                 "error": failure.error,
-                "cause": turn.runtime_cause(frame, failure.cause),
+                "cause": cause if cause is not None else turn.runtime_cause(owner, failure.cause),
                 "location": failure.location,
-                "state": frame.state,
+                "state": owner.state,
             },
         )
 

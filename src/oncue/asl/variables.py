@@ -22,7 +22,8 @@ AWS "Passing data between states with variables":
   Unicode letters allowed), at most 80 characters, and ``states`` is reserved.
 * **Size.** One variable's value may take 256 KiB, all values of one ``Assign`` together
   256 KiB, and all the variables an execution holds 10 MiB (as UTF-8 JSON); beyond that the
-  state fails with ``States.DataLimitExceeded``.
+  state fails with ``States.DataLimitExceeded``. The 10 MiB are counted over the scopes the
+  assigning state sees (its own and the enclosing ones), not over sibling branches.
 """
 
 from __future__ import annotations

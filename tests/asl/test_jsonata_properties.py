@@ -118,7 +118,7 @@ def jsonata_bodies(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
         elif kind == "Parallel":
             state["Branches"] = [draw(jsonata_bodies(depth + 1)) for _ in range(2)]
             if draw(st.booleans()):
-                state["Arguments"] = draw(st.sampled_from(EXPRESSIONS + [{"x": 1}]))
+                state["Arguments"] = draw(st.sampled_from([*EXPRESSIONS, {"x": 1}]))
             _errors(draw, state, nxt, depth)
         elif kind == "Map":
             state["Items"] = draw(st.sampled_from(ITEMS))

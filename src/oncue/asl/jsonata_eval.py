@@ -54,10 +54,13 @@ __all__ = [
     "MAX_VALUE_ITEMS",
     "QUERY_EVALUATION_ERROR",
     "UNDEFINED",
+    "BudgetExceeded",
     "Bindings",
     "Environment",
     "JsonataExpression",
     "compile_expression",
+    "native",
+    "to_json",
 ]
 
 QUERY_EVALUATION_ERROR: Final = "States.QueryEvaluationError"

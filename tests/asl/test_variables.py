@@ -8,7 +8,7 @@ import orjson
 import pytest
 from interpreter_support import INFO, LAMBDA, T0
 
-from oncue.asl.commands import ArmTimer, RunTask, TaskSucceeded, TimerFired
+from oncue.asl.commands import ArmTimer, Redrive, RunTask, TaskFailed, TaskSucceeded, TimerFired
 from oncue.asl.interpreter import Interpreter
 from oncue.asl.model import StateMachine
 from oncue.asl.snapshot import dump_state, load_state
@@ -180,3 +180,27 @@ def test_a_snapshot_keeps_every_scope_of_variables() -> None:
     step = interpreter.step(stored, TimerFired(timer_id=timer.timer_id), now=T0)
     assert step.state.status == "SUCCEEDED"
     assert step.state.output == {"both": [107, "t"], "outer": 100}
+
+
+def test_a_redriven_execution_keeps_its_variables() -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Assign": {"kept": "{% $states.input.k %}"}, "Next": "T"},
+            "T": {"Type": "Task", "Resource": LAMBDA, "Next": "B"},
+            "B": {"Type": "Pass", "Output": {"kept": "{% $kept %}"}, "End": True},
+        },
+    }
+    interpreter = Interpreter(parse_definition(definition))
+    step = interpreter.start(INFO, {"k": 1}, now=T0, seed=1)
+    (run,) = [c for c in step.commands if isinstance(c, RunTask)]
+    step = interpreter.step(
+        _roundtrip(step.state), TaskFailed(task_id=run.task_id, error="E", cause="c"), now=T0
+    )
+    assert step.state.status == "FAILED"
+    step = interpreter.step(_roundtrip(step.state), Redrive(), now=T0)
+    (run,) = [c for c in step.commands if isinstance(c, RunTask)]
+    step = interpreter.step(step.state, TaskSucceeded(task_id=run.task_id, output={}), now=T0)
+    assert step.state.status == "SUCCEEDED"
+    assert step.state.output == {"kept": 1}

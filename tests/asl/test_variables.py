@@ -204,3 +204,45 @@ def test_a_redriven_execution_keeps_its_variables() -> None:
     step = interpreter.step(step.state, TaskSucceeded(task_id=run.task_id, output={}), now=T0)
     assert step.state.status == "SUCCEEDED"
     assert step.state.output == {"kept": 1}
+
+
+def test_the_execution_limit_counts_every_open_scope() -> None:
+    # 45 iterations each hold a 250 KB variable while they wait: past 10 MiB together,
+    # although each scope alone is far below it.
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "Items": "{% [1..45] %}",
+                "ItemProcessor": {
+                    "StartAt": "Hold",
+                    "States": {
+                        "Hold": {
+                            "Type": "Pass",
+                            "Assign": {"big": "{% $pad('', 250000, 'x') %}"},
+                            "Next": "Sleep",
+                        },
+                        "Sleep": {"Type": "Wait", "Seconds": 1, "End": True},
+                    },
+                },
+                "End": True,
+            }
+        },
+    }
+    interpreter = Interpreter(parse_definition(definition))
+    step = interpreter.start(INFO, {}, now=T0, seed=1)
+    assert step.state.status == "FAILED"
+    assert step.state.error == "States.DataLimitExceeded"
+    assert "10485760" in (step.state.cause or "")
+    # Fewer iterations fit, and the bytes are given back as iterations end.
+    definition["States"]["M"]["Items"] = "{% [1..30] %}"
+    interpreter = Interpreter(parse_definition(definition))
+    step = interpreter.start(INFO, {}, now=T0, seed=1)
+    assert step.state.variable_bytes == 30 * 250_002
+    timers = [c for c in step.commands if isinstance(c, ArmTimer)]
+    for timer in timers:
+        step = interpreter.step(step.state, TimerFired(timer_id=timer.timer_id), now=T0)
+    assert step.state.status == "SUCCEEDED"
+    assert step.state.variable_bytes == 0

@@ -101,6 +101,7 @@ def resume_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transit
 def _reopen(turn: _Turn, parent: Frame, child: Frame) -> Frame:
     """A kept child runs again, under its old key, its events following the parent's."""
     child.closed = False
+    turn.s.variable_bytes += sum(child.variable_sizes.values())
     child.wait = None
     child.task_id = None
     child.last_event = parent.last_event

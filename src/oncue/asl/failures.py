@@ -90,7 +90,7 @@ def fail_state(turn: _Turn, frame: Frame, error: str, cause: str | None) -> _Tra
             )
             output = turn.place(catcher.result_path, frame.input, error_output)
         if assigned is not None:
-            store(frame, assigned, frame.state or "")
+            store(turn.s, frame, assigned, frame.state or "")
     except StatesFailure as failure:
         record_evaluation_failure(turn, frame, failure)
         lifecycle.frame_failed(turn, frame, failure.error, turn.runtime_cause(frame, failure.cause))

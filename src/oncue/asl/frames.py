@@ -112,6 +112,8 @@ class ExecutionState:
     frames: dict[str, Frame] = field(default_factory=dict)
     #: The shared, read-only parts of the context object.
     context_base: dict[str, Any] = field(default_factory=dict)
+    #: Bytes of the variables held by the open frames (the 10 MiB execution limit).
+    variable_bytes: int = 0
 
     @property
     def finished(self) -> bool:

@@ -410,7 +410,8 @@ class _Turn:
         }
         if assigned is not None:
             try:
-                details.update(assigned_details(store(frame, assigned, frame.state or "")))
+                texts = store(self.s, frame, assigned, frame.state or "")
+                details.update(assigned_details(texts))
             except StatesFailure as failure:
                 return self.fail_state(frame, failure.error, failure.cause)
         self.emit(frame, state.type + "StateExited", details)

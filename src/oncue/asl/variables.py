@@ -22,8 +22,8 @@ AWS "Passing data between states with variables":
   Unicode letters allowed), at most 80 characters, and ``states`` is reserved.
 * **Size.** One variable's value may take 256 KiB, all values of one ``Assign`` together
   256 KiB, and all the variables an execution holds 10 MiB (as UTF-8 JSON); beyond that the
-  state fails with ``States.DataLimitExceeded``. The 10 MiB are counted over the scopes the
-  assigning state sees (its own and the enclosing ones), not over sibling branches.
+  state fails with ``States.DataLimitExceeded``. The 10 MiB count every open scope: the top
+  level and every running branch and iteration (``ExecutionState.variable_bytes``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from oncue.asl.jsonutil import dumps
 from oncue.types import Json
 
 if TYPE_CHECKING:
-    from oncue.asl.frames import Frame
+    from oncue.asl.frames import ExecutionState, Frame
 
 __all__ = [
     "MAX_ASSIGN_BYTES",
@@ -120,16 +120,9 @@ def _size(value: Json) -> int:
     return len(dumps(value).encode("utf-8"))
 
 
-def _total(frame: Frame) -> int:
-    total = 0
-    scope: Frame | None = frame
-    while scope is not None:
-        total += sum(scope.variable_sizes.values())
-        scope = scope.parent
-    return total
-
-
-def store(frame: Frame, values: Mapping[str, Json], state: str) -> dict[str, str]:
+def store(
+    execution: ExecutionState, frame: Frame, values: Mapping[str, Json], state: str
+) -> dict[str, str]:
     """Check the limits, then keep ``values`` in ``frame``'s scope; returns them as JSON text.
 
     Raises :class:`StatesFailure` (``States.DataLimitExceeded``) before changing anything.
@@ -150,7 +143,7 @@ def store(frame: Frame, values: Mapping[str, Json], state: str) -> dict[str, str
             f"Assign holds at most {MAX_ASSIGN_BYTES} bytes.",
         )
     replaced = sum(frame.variable_sizes.get(name, 0) for name in sizes)
-    total = _total(frame) - replaced + sum(sizes.values())
+    total = execution.variable_bytes - replaced + sum(sizes.values())
     if total > MAX_TOTAL_BYTES:
         raise StatesFailure(
             "States.DataLimitExceeded",
@@ -159,6 +152,7 @@ def store(frame: Frame, values: Mapping[str, Json], state: str) -> dict[str, str
         )
     frame.variables.update(values)
     frame.variable_sizes.update(sizes)
+    execution.variable_bytes = total
     return texts
 
 

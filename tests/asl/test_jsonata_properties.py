@@ -42,7 +42,7 @@ EXPRESSIONS = [
     "{% $exists($v0) ? $v0 : 'none' %}",
     "{% $missing %}",
     "{% $states.input.a + 1 %}",
-    "{% ($f := function($n){ $f($n + 1) }; $f(0)) %}",
+    "{% ($f := function($n){ 1 + $f($n + 1) }; $f(0)) %}",
 ]
 CONDITIONS = [
     "{% $states.input.n > 3 %}",

@@ -158,14 +158,18 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
+        cpu = time.process_time()
         result = asyncio.run(
             throughput(directory / "t.db", args.events, args.producers, args.entries)
         )
+        # CPU time of every thread: steadier than wall time on a machine other work shares.
+        cpu_us = (time.process_time() - cpu) / args.events * 1e6
         print(
             f"throughput: {result['events']:.0f} events ({args.entries} per PutEvents call, "
             f"{args.producers} producers) delivered to a handler in {result['seconds']:.2f} s = "
             f"{result['events_per_s']:,.0f} events/s (published at "
-            f"{result['published_per_s']:,.0f} events/s; {result['cycles']:.0f} commits)"
+            f"{result['published_per_s']:,.0f} events/s; {result['cycles']:.0f} commits; "
+            f"{cpu_us:.0f} us CPU per event)"
         )
         timing = asyncio.run(latency(directory / "l.db", args.samples, args.rate))
         print(

@@ -8,6 +8,13 @@ from oncue import errors
 EXPECTED = {
     "App",
     "VirtualClock",
+    "ConcurrentModificationException",
+    "InvalidEventPatternException",
+    "LimitExceededException",
+    "ManagedRuleException",
+    "ResourceAlreadyExistsException",
+    "ResourceNotFoundException",
+    "ValidationException",
     "ActivityNotFound",
     "Conflict",
     "ExecutionNotRedrivable",
@@ -18,6 +25,7 @@ EXPECTED = {
     "TaskDoesNotExist",
     "TaskTimedOut",
     "DefinitionError",
+    "DeliveryContext",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionResult",
@@ -57,6 +65,19 @@ def test_every_error_derives_from_the_root_and_knows_its_status_and_exit_code() 
         assert cls.http_status in (400, 404, 409, 500)
         assert cls.exit_code in (1, 2)
     assert issubclass(errors.DefinitionError, ValueError)
+    # EventBridge's names, in the tree where the existing handlers already catch them.
+    assert errors.InvalidEventPatternException is errors.PatternError
+    assert issubclass(errors.ResourceNotFoundException, errors.NotFound)
+    assert issubclass(errors.ValidationException, errors.InvalidInput)
+    for name in (
+        "ResourceAlreadyExistsException",
+        "ManagedRuleException",
+        "ConcurrentModificationException",
+        "LimitExceededException",
+    ):
+        assert issubclass(getattr(errors, name), errors.Conflict)
+        assert getattr(errors, name).aws_name == name
+        assert getattr(errors, name).http_status == 400
     error = errors.DefinitionError(
         [errors.Problem(pointer="/States/A", message="bad")], source="m.json"
     )

@@ -6,11 +6,13 @@ The public API is what this module exports; everything else is internal and may 
 from oncue.app import App, HandlerRegistry, handler, load_handlers
 from oncue.asl.model import StateMachine
 from oncue.asl.validate import parse_definition, validate_definition
+from oncue.bus.handlers import DeliveryContext
 from oncue.clock import VirtualClock
 from oncue.engine.invoke import TaskContext
 from oncue.engine.runner import ExecutionResult, execute, execute_async
 from oncue.errors import (
     ActivityNotFound,
+    ConcurrentModificationException,
     Conflict,
     DefinitionError,
     ExecutionAlreadyExists,
@@ -18,25 +20,33 @@ from oncue.errors import (
     ExecutionNotRedrivable,
     HandlerError,
     InvalidArn,
+    InvalidEventPatternException,
     InvalidInput,
     InvalidName,
     InvalidToken,
+    LimitExceededException,
+    ManagedRuleException,
     NotFound,
     OncueError,
     PatternError,
     Problem,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
     StateMachineAlreadyExists,
     StateMachineNotFound,
     StoreError,
     TaskDoesNotExist,
     TaskTimedOut,
+    ValidationException,
 )
 
 __all__ = [
     "ActivityNotFound",
     "App",
+    "ConcurrentModificationException",
     "Conflict",
     "DefinitionError",
+    "DeliveryContext",
     "ExecutionAlreadyExists",
     "ExecutionNotFound",
     "ExecutionNotRedrivable",
@@ -44,13 +54,18 @@ __all__ = [
     "HandlerError",
     "HandlerRegistry",
     "InvalidArn",
+    "InvalidEventPatternException",
     "InvalidInput",
     "InvalidName",
     "InvalidToken",
+    "LimitExceededException",
+    "ManagedRuleException",
     "NotFound",
     "OncueError",
     "PatternError",
     "Problem",
+    "ResourceAlreadyExistsException",
+    "ResourceNotFoundException",
     "StateMachine",
     "StateMachineAlreadyExists",
     "StateMachineNotFound",
@@ -58,6 +73,7 @@ __all__ = [
     "TaskContext",
     "TaskDoesNotExist",
     "TaskTimedOut",
+    "ValidationException",
     "VirtualClock",
     "__version__",
     "execute",

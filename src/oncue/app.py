@@ -1,47 +1,47 @@
-"""Registering task handlers, and loading the Python code that registers them.
+"""The App: an application's state machines, handlers, event buses and rules, wired to a
+durable engine worker and a bus dispatcher that share one database and one rule router.
 
-A handler is a plain function, sync or async, registered under the name a Lambda ARN in a
-definition uses (``arn:aws:lambda:...:function:NAME``)::
-
-    import oncue
-
-    @oncue.handler("notify-restaurant")
-    def notify_restaurant(order, context):
-        ...
-
-``@oncue.handler`` with no name registers the function under its own name. A module that
-registers nothing still works with ``--handlers``: its public module-level functions are
-taken under their own names.
+Registering handlers and loading the code that registers them lives in
+:mod:`oncue.engine.registry` (re-exported here); declaring buses and rules in
+:mod:`oncue.bus.declare`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
-import inspect
 import os
-import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from oncue.asl.jsonutil import dumps
 from oncue.asl.loader import load_definition
 from oncue.asl.validate import parse_definition
+from oncue.bus.declare import Declarations
+from oncue.bus.dispatch import Dispatcher
+from oncue.bus.naming import DEFAULT_BUS, bus_arn, rule_arn
+from oncue.bus.router import Router
+from oncue.bus.service import EventBus
+from oncue.cycleloop import TimeSkip
 from oncue.engine.clock import Clock, SystemClock
-from oncue.engine.control import Control
+from oncue.engine.control import Control, start_in_tx
 from oncue.engine.naming import arn_prefix
-from oncue.engine.worker import Worker
-from oncue.errors import (
-    DefinitionError,
-    HandlerError,
-    InvalidInput,
-    Problem,
-    StateMachineNotFound,
+from oncue.engine.registry import (
+    HandlerRegistry,
+    default_registry,
+    handler,
+    load_definition_file,
+    load_handlers,
 )
+from oncue.engine.worker import Worker
+from oncue.errors import InvalidInput, StateMachineNotFound
 from oncue.store import DEFAULT_DATABASE_URL, Store, open_store
+from oncue.store.sql import Tx
+from oncue.tracing import current_trace
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, MAX_PAYLOAD_BYTES, Json
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "App",
@@ -52,110 +52,10 @@ __all__ = [
     "load_handlers",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class HandlerRegistry(Mapping[str, Callable[..., Any]]):
-    """Names to handler functions."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, Callable[..., Any]] = {}
-
-    def register(self, name: str, function: Callable[..., Any]) -> None:
-        if not callable(function):
-            raise HandlerError(f"handler '{name}' is not callable")
-        self._handlers[name] = function
-
-    @overload
-    def handler(self, name_or_function: F) -> F: ...
-
-    @overload
-    def handler(self, name_or_function: str | None = None) -> Callable[[F], F]: ...
-
-    def handler(self, name_or_function: str | F | None = None) -> F | Callable[[F], F]:
-        """Decorator: ``@registry.handler`` or ``@registry.handler("name")``."""
-        if callable(name_or_function):
-            self.register(name_or_function.__name__, name_or_function)
-            return name_or_function
-
-        def decorate(function: F) -> F:
-            self.register(name_or_function or function.__name__, function)
-            return function
-
-        return decorate
-
-    def __getitem__(self, name: str) -> Callable[..., Any]:
-        return self._handlers[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._handlers)
-
-    def __len__(self) -> int:
-        return len(self._handlers)
-
-
-#: The registry ``@oncue.handler`` writes to.
-default_registry = HandlerRegistry()
-handler = default_registry.handler
-
-
-def load_handlers(module_or_file: str) -> dict[str, Callable[..., Any]]:
-    """Import a module (dotted name) or a ``.py`` file and return the handlers it provides.
-
-    Handlers registered with ``@oncue.handler`` during the import win; a module that
-    registers none provides its public functions under their own names.
-    """
-    before = dict(default_registry)
-    module = _import(module_or_file)
-    registered = {name: fn for name, fn in default_registry.items() if before.get(name) is not fn}
-    if registered:
-        return registered
-    return {
-        name: value
-        for name, value in vars(module).items()
-        if not name.startswith("_")
-        and inspect.isfunction(value)
-        and value.__module__ == module.__name__
-    }
-
-
-def _import(module_or_file: str) -> Any:
-    path = Path(module_or_file)
-    try:
-        if module_or_file.endswith(".py") or path.is_file():
-            if not path.is_file():
-                raise HandlerError(f"{module_or_file}: no such handler file")
-            name = f"oncue_handlers_{abs(hash(str(path.resolve())))}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise HandlerError(f"{module_or_file}: cannot be imported as Python")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-            return module
-        return importlib.import_module(module_or_file)
-    except HandlerError:
-        raise
-    except Exception as exc:  # any import-time failure of user code is reported, not raised
-        raise HandlerError(
-            f"{module_or_file}: the handler module failed to import: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def load_definition_file(path: str | os.PathLike[str]) -> dict[str, Json]:
-    """Read and parse a definition file (``.json``, ``.yaml`` or ``.yml`` alike)."""
-    name = os.fspath(path)
-    try:
-        data = Path(name).read_bytes()
-    except OSError as error:
-        reason = error.strerror or str(error)
-        message = f"cannot read the definition file {name}: {reason}"
-        raise DefinitionError([Problem(pointer="", message=message)], source=name) from None
-    return load_definition(data, source=name)
-
 
 class App:
-    """An oncue application: state machines, task handlers and a durable engine, in-process.
+    """An oncue application: state machines, handlers, event buses and rules, in-process, with
+    a durable engine and a bus dispatcher.
 
     ::
 
@@ -166,12 +66,17 @@ class App:
 
         app.state_machine("order-flow", "order_flow.asl.json")
 
-        async with app:                        # deploys the machines, runs a worker
+        @app.on({"source": ["shop"], "detail-type": ["order_placed"]})
+        async def notify_restaurant(event, context): ...
+
+        async with app:                        # deploys, runs the worker and the dispatcher
             arn = await app.start_execution("order-flow", {"order_id": "42"})
             result = await app.wait(arn)
+            await app.put_events([{"Source": "shop", "DetailType": "order_placed", ...}])
 
-    ``app.control`` is the synchronous Step Functions API over the same database (what the CLI
-    and the HTTP API use).
+    ``app.control`` and ``app.events`` are the synchronous Step Functions and EventBridge APIs
+    over the same database (what the CLI and the HTTP API use). Task handlers and event
+    handlers share one registry, so one function can be both.
     """
 
     def __init__(
@@ -195,7 +100,7 @@ class App:
         self.region = region
         self.account = account
         self.handlers = HandlerRegistry()
-        self._options = {
+        self._options: dict[str, Any] = {
             "concurrency": concurrency,
             "lease_seconds": lease_seconds,
             "poll_seconds": poll_seconds,
@@ -204,9 +109,14 @@ class App:
             "grace_seconds": grace_seconds,
         }
         self._machines: dict[str, str | dict[str, Json]] = {}
+        self._declared = Declarations()
+        #: One router (and so one cache of rule indexes) for the API and the dispatcher.
+        self.router = Router(region=region, account=account)
         self._store: Store | None = None
         self._worker: Worker | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._events: EventBus | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._stop: asyncio.Event | None = None
 
     def configure(self, **options: Any) -> None:
@@ -215,7 +125,7 @@ class App:
         unknown = set(options) - set(self._options)
         if unknown:
             raise TypeError(f"unknown App options: {', '.join(sorted(unknown))}")
-        if self._worker is not None:
+        if self._worker is not None or self._dispatcher is not None:
             raise RuntimeError("the app's worker is already built; configure it before")
         self._options.update(options)
 
@@ -261,6 +171,77 @@ class App:
             return name
         return f"{arn_prefix(self.region, self.account)}:stateMachine:{name}"
 
+    # --- event buses and rules --------------------------------------------------------
+
+    def event_bus(self, name: str, description: str | None = None) -> str:
+        """Declare a custom event bus (the ``default`` bus always exists); its ARN. It is
+        created, if missing, when the app opens."""
+        self._declared.event_bus(name, description)
+        return self.bus_arn(name)
+
+    def rule(
+        self,
+        name: str,
+        *,
+        event_pattern: Mapping[str, Json] | str | None = None,
+        schedule: str | None = None,
+        bus: str = DEFAULT_BUS,
+        targets: Sequence[Mapping[str, Json]] = (),
+        description: str | None = None,
+        state: str = "ENABLED",
+    ) -> str:
+        """Declare a rule with its targets (PutRule and PutTargets shapes); its ARN. It is
+        created, or updated to match, when the app opens (:mod:`oncue.bus.declare`)."""
+        declared = self._declared.rule(
+            name,
+            event_pattern=event_pattern,
+            schedule=schedule,
+            bus=bus,
+            targets=targets,
+            description=description,
+            state=state,
+        )
+        return rule_arn(self.region, self.account, declared.bus, declared.name)
+
+    def on(
+        self,
+        event_pattern: Mapping[str, Json] | str,
+        *,
+        bus: str = DEFAULT_BUS,
+        name: str | None = None,
+        retry_policy: Mapping[str, Json] | None = None,
+        dead_letter_queue: str | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: register the function as a handler and declare a rule (named like the
+        handler) that delivers the matching events of ``bus`` to it. ``dead_letter_queue`` is
+        an internal queue's name or ARN."""
+
+        def decorate(function: F) -> F:
+            handler_name = name or function.__name__
+            target: dict[str, Json] = {
+                "Id": handler_name[:64],
+                "Arn": self.handler_arn(handler_name),
+            }
+            if retry_policy is not None:
+                target["RetryPolicy"] = dict(retry_policy)
+            if dead_letter_queue is not None:
+                queue = dead_letter_queue
+                if not queue.startswith("arn:"):
+                    queue = f"arn:aws:sqs:{self.region}:{self.account}:{queue}"
+                target["DeadLetterConfig"] = {"Arn": queue}
+            self.rule(handler_name, event_pattern=event_pattern, bus=bus, targets=[target])
+            self.handlers.register(handler_name, function)
+            return function
+
+        return decorate
+
+    def handler_arn(self, name: str) -> str:
+        """The Lambda ARN a definition or a rule target uses for the handler ``name``."""
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+
+    def bus_arn(self, name: str = DEFAULT_BUS) -> str:
+        return bus_arn(self.region, self.account, name)
+
     # --- the engine --------------------------------------------------------------------
 
     @property
@@ -278,16 +259,55 @@ class App:
                 clock=self.clock,
                 region=self.region,
                 account=self.account,
-                **self._options,  # type: ignore[arg-type]
+                on_outbox=self._wake_dispatcher,
+                **self._options,
             )
         return self._worker
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The bus dispatcher: delivers events to their targets (built on first use)."""
+        if self._dispatcher is None:
+            options = self._options
+            self._dispatcher = Dispatcher(
+                self.store,
+                self.handlers,
+                _start_execution,
+                router=self.router,
+                clock=self.clock,
+                concurrency=options["concurrency"],
+                lease_seconds=options["lease_seconds"],
+                poll_seconds=options["poll_seconds"],
+                grace_seconds=options["grace_seconds"],
+                time_skipping=self.worker.time_skipping,
+                region=self.region,
+                account=self.account,
+                on_started=self.worker.wake,
+            )
+        return self._dispatcher
+
+    @property
+    def events(self) -> EventBus:
+        """The EventBridge API (buses, rules, targets, PutEvents, dead letters, queues)."""
+        if self._events is None:
+            self._events = EventBus(
+                self.store,
+                router=self.router,
+                clock=self.clock,
+                listener=self._wake_dispatcher,
+            )
+        return self._events
+
+    def _wake_dispatcher(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
 
     @property
     def control(self) -> Control:
         return self.worker.control
 
     def deploy(self) -> None:
-        """Create or update every registered state machine."""
+        """Create or update every registered state machine, event bus and rule."""
         for name, document in self._machines.items():
             arn = self.arn(name)
             try:
@@ -298,6 +318,7 @@ class App:
             text = dumps(document) if not isinstance(document, str) else document
             if current["definition"] != text:
                 self.control.update_state_machine(arn, definition=document)
+        self._declared.deploy(self.events)
 
     async def __aenter__(self) -> App:
         await self.start()
@@ -307,25 +328,38 @@ class App:
         await self.stop()
 
     async def start(self) -> None:
-        """Deploy and run the worker in the background of the running event loop."""
-        worker = self.worker
+        """Deploy, then run the worker and the dispatcher in the background of the running
+        event loop."""
+        worker, dispatcher = self._loops()
         await worker.db(self.deploy)
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(worker.run(self._stop))
+        self._stop = stop = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(worker.run(stop)),
+            asyncio.create_task(dispatcher.run(stop)),
+        ]
+
+    def _loops(self) -> tuple[Worker, Dispatcher]:
+        worker, dispatcher = self.worker, self.dispatcher
+        if worker.time_skipping and worker.skip_group is None:
+            # One virtual clock: time jumps only when neither loop holds work, to the earlier
+            # of the next timer and the next delivery retry.
+            TimeSkip().join(worker, dispatcher)
+        return worker, dispatcher
 
     async def stop(self) -> None:
-        if self._task is not None and self._stop is not None:
+        if self._tasks and self._stop is not None:
             self._stop.set()
-            await self._task
-            self._task = None
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
         self.close()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Deploy and run the worker in the foreground until ``stop`` is set."""
-        worker = self.worker
+        """Deploy and run the worker and the dispatcher in the foreground until ``stop``."""
+        worker, dispatcher = self._loops()
         await worker.db(self.deploy)
+        stop = stop or asyncio.Event()
         try:
-            await worker.run(stop)
+            await asyncio.gather(worker.run(stop), dispatcher.run(stop))
         finally:
             self.close()
 
@@ -334,27 +368,40 @@ class App:
             self._store.close()
             self._store = None
             self._worker = None
+            self._dispatcher = None
+            self._events = None
+
+    # --- events ------------------------------------------------------------------------
+
+    async def put_events(self, entries: Json) -> dict[str, Json]:
+        """PutEvents: the response with a result per entry (bad entries are reported, the
+        good ones accepted). While the app runs, committed with the dispatcher's next cycle
+        and delivered right after it; ValidationException when the whole request is bad."""
+        return await self.dispatcher.put_events(entries)
 
     # --- executions --------------------------------------------------------------------
 
     async def start_execution(
         self, state_machine: str, input: Json = None, *, name: str | None = None
     ) -> str:
-        """Start an execution of a state machine (name or ARN); its execution ARN."""
+        """Start an execution of a state machine (name or ARN); its execution ARN. Called
+        while handling an event (or a task), the execution joins that trace."""
         text = dumps({} if input is None else input)
+        trace = current_trace()
+        header = trace.traceparent() if trace is not None else None
         if len(text.encode()) > MAX_PAYLOAD_BYTES:
             raise InvalidInput(
                 f"Invalid execution input: larger than the {MAX_PAYLOAD_BYTES // 1024} KiB limit"
             )
-        if self._task is None:
+        if not self._tasks:
             # No worker loop runs: start in a transaction of its own.
             response = await self.worker.db(
-                self.control.start_execution, self.arn(state_machine), text, name
+                self.control.start_execution, self.arn(state_machine), text, name, header
             )
             arn = response["executionArn"]
             assert isinstance(arn, str)
             return arn
-        return await self.worker.start_execution(self.arn(state_machine), text, name)
+        return await self.worker.start_execution(self.arn(state_machine), text, name, header)
 
     async def wait(self, execution_arn: str) -> dict[str, Json]:
         """Until the execution finishes; its DescribeExecution."""
@@ -383,3 +430,18 @@ class App:
             if found or remaining <= 0:
                 return found
             await worker.activity_scheduled(activity_arn, min(remaining, 1.0))
+
+
+def _start_execution(
+    tx: Tx,
+    state_machine_arn: str,
+    input_text: str,
+    name: str | None,
+    now: datetime,
+    *,
+    trace_header: str | None = None,
+) -> str:
+    """A rule's state machine target: StartExecution in the dispatcher's transaction."""
+    return start_in_tx(
+        tx, state_machine_arn, input_text, name, now=now, trace_header=trace_header
+    ).arn

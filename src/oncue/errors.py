@@ -7,7 +7,9 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     OncueError                         500 / exit 1
     ├── DefinitionError (ValueError)   400 / exit 2   InvalidDefinition; .problems: JSON pointers
     ├── InvalidInput (ValueError)      400 / exit 2   InvalidExecutionInput: not JSON, too large
+    │   └── ValidationException                       ValidationException (EventBridge)
     ├── PatternError (ValueError)      400 / exit 2   InvalidEventPatternException
+    │                                                 (alias InvalidEventPatternException)
     ├── HandlerError                   400 / exit 2   a handler module that does not import
     ├── InvalidName (ValueError)       400 / exit 2   InvalidName
     ├── InvalidArn (ValueError)        400 / exit 2   InvalidArn
@@ -16,13 +18,22 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     │   ├── ExecutionNotFound                         ExecutionDoesNotExist
     │   ├── StateMachineNotFound                      StateMachineDoesNotExist
     │   ├── ActivityNotFound                          ActivityDoesNotExist
-    │   └── TaskDoesNotExist                          TaskDoesNotExist
+    │   ├── TaskDoesNotExist                          TaskDoesNotExist
+    │   └── ResourceNotFoundException                 ResourceNotFoundException (EventBridge)
     ├── Conflict                       400 / exit 2
     │   ├── ExecutionAlreadyExists                    ExecutionAlreadyExists
     │   ├── StateMachineAlreadyExists                 StateMachineAlreadyExists
     │   ├── ExecutionNotRedrivable                    ExecutionNotRedrivable
-    │   └── TaskTimedOut                              TaskTimedOut: the task is closed
+    │   ├── TaskTimedOut                              TaskTimedOut: the task is closed
+    │   ├── ResourceAlreadyExistsException            ResourceAlreadyExistsException (EventBridge)
+    │   ├── ManagedRuleException                      ManagedRuleException (EventBridge)
+    │   ├── ConcurrentModificationException           ConcurrentModificationException (EventBridge)
+    │   └── LimitExceededException                    LimitExceededException (EventBridge)
     └── StoreError                     500 / exit 1   the database failed us
+
+EventBridge answers every one of its client errors with HTTP 400 (the *Errors* section of
+each action in the EventBridge API reference), so the EventBridge classes keep their parent's
+400.
 
 ASL's ``States.*`` errors are *data*, not Python exceptions: a workflow that fails is a result
 (status ``FAILED`` with an error and a cause), never a traceback.
@@ -35,6 +46,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ActivityNotFound",
+    "ConcurrentModificationException",
     "Conflict",
     "DefinitionError",
     "ExecutionAlreadyExists",
@@ -42,18 +54,24 @@ __all__ = [
     "ExecutionNotRedrivable",
     "HandlerError",
     "InvalidArn",
+    "InvalidEventPatternException",
     "InvalidInput",
     "InvalidName",
     "InvalidToken",
+    "LimitExceededException",
+    "ManagedRuleException",
     "NotFound",
     "OncueError",
     "PatternError",
     "Problem",
+    "ResourceAlreadyExistsException",
+    "ResourceNotFoundException",
     "StateMachineAlreadyExists",
     "StateMachineNotFound",
     "StoreError",
     "TaskDoesNotExist",
     "TaskTimedOut",
+    "ValidationException",
 ]
 
 
@@ -111,6 +129,16 @@ class PatternError(OncueError, ValueError):
     aws_name = "InvalidEventPatternException"
 
 
+#: EventBridge's name for the same error: the bus and the API raise :class:`PatternError`.
+InvalidEventPatternException = PatternError
+
+
+class ValidationException(InvalidInput):
+    """An EventBridge request that fails validation (a name, a limit, a parameter)."""
+
+    aws_name = "ValidationException"
+
+
 class HandlerError(OncueError):
     """Task handler code that cannot be loaded."""
 
@@ -139,6 +167,12 @@ class ActivityNotFound(NotFound):
 
 class TaskDoesNotExist(NotFound):
     aws_name = "TaskDoesNotExist"
+
+
+class ResourceNotFoundException(NotFound):
+    """An event bus, rule, target, archive or replay that does not exist (EventBridge)."""
+
+    aws_name = "ResourceNotFoundException"
 
 
 class InvalidName(OncueError, ValueError):
@@ -187,6 +221,30 @@ class TaskTimedOut(Conflict):
     """The task token's task has already been closed (completed, timed out or stopped)."""
 
     aws_name = "TaskTimedOut"
+
+
+class ResourceAlreadyExistsException(Conflict):
+    """CreateEventBus (or an archive) with a name already taken (EventBridge)."""
+
+    aws_name = "ResourceAlreadyExistsException"
+
+
+class ManagedRuleException(Conflict):
+    """A rule managed by a service, changed without its manager or Force (EventBridge)."""
+
+    aws_name = "ManagedRuleException"
+
+
+class ConcurrentModificationException(Conflict):
+    """Another request changed the same rule, target, archive or replay first (EventBridge)."""
+
+    aws_name = "ConcurrentModificationException"
+
+
+class LimitExceededException(Conflict):
+    """A request that would create more than a quota allows, e.g. a sixth target (EventBridge)."""
+
+    aws_name = "LimitExceededException"
 
 
 class StoreError(OncueError):

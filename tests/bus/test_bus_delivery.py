@@ -324,9 +324,17 @@ async def test_state_machine_targets_start_one_execution_per_event_and_target(
     started: dict[str, str] = {}
 
     def start_execution(
-        tx: Tx, machine: str, input_text: str, name: str | None, now: datetime
+        tx: Tx,
+        machine: str,
+        input_text: str,
+        name: str | None,
+        now: datetime,
+        *,
+        trace_header: str | None = None,
     ) -> str:
         assert isinstance(tx, Tx) and now == clock.now()
+        # The execution joins the event's trace, the delivery as its parent span.
+        assert trace_header is not None and trace_header.startswith("00-")
         calls.append((machine, input_text, name))
         if machine.endswith(":missing"):
             raise StateMachineNotFound(f"State Machine Does Not Exist: '{machine}'")

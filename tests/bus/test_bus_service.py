@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from oncue.bus.service import EventBus
-from oncue.errors import Conflict, InvalidInput, NotFound, PatternError
+from oncue.errors import (
+    LimitExceededException,
+    ManagedRuleException,
+    PatternError,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 from oncue.store import SQLiteStore
 
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
@@ -53,7 +60,7 @@ def test_the_default_bus_always_exists_and_cannot_be_deleted(bus: EventBus) -> N
     assert described["Arn"] == "arn:aws:events:us-east-1:123456789012:event-bus/default"
     assert bus.describe_event_bus(str(described["Arn"]))["Name"] == "default"
     assert [b["Name"] for b in bus.list_event_buses()["EventBuses"]] == ["default"]
-    with pytest.raises(InvalidInput, match="Cannot delete event bus default"):
+    with pytest.raises(ValidationException, match="Cannot delete event bus default"):
         bus.delete_event_bus("default")
 
 
@@ -66,10 +73,10 @@ def test_custom_buses_are_created_listed_paged_and_deleted_with_their_rules(
         "Description": "order events",
     }
     bus.create_event_bus("payments")
-    with pytest.raises(Conflict, match="Event bus orders already exists"):
+    with pytest.raises(ResourceAlreadyExistsException, match="Event bus orders already exists"):
         bus.create_event_bus("orders")
     for bad in ("", "a b", "x" * 257, "has/slash", "default"):
-        with pytest.raises((InvalidInput, Conflict)):
+        with pytest.raises((ValidationException, ResourceAlreadyExistsException)):
             bus.create_event_bus(bad)
     assert bus.describe_event_bus("orders")["Description"] == "order events"
 
@@ -86,7 +93,7 @@ def test_custom_buses_are_created_listed_paged_and_deleted_with_their_rules(
     bus.put_targets("r", [{"Id": "t", "Arn": FN + "f"}], event_bus_name="orders")
     assert bus.delete_event_bus("orders") == {}
     assert bus.delete_event_bus("orders") == {}  # deleting again succeeds
-    with pytest.raises(NotFound, match="Event bus orders does not exist"):
+    with pytest.raises(ResourceNotFoundException, match="Event bus orders does not exist"):
         bus.describe_event_bus("orders")
     assert rows(store, "SELECT * FROM event_rules") == []
     assert rows(store, "SELECT * FROM event_targets") == []
@@ -125,20 +132,20 @@ def test_put_rule_validates_like_eventbridge(bus: EventBus) -> None:
     assert caught.value.aws_name == "InvalidEventPatternException"
     with pytest.raises(PatternError):
         bus.put_rule("r", event_pattern="{not json")
-    with pytest.raises(InvalidInput, match="ScheduleExpression"):
+    with pytest.raises(ValidationException, match="ScheduleExpression"):
         bus.put_rule("r", schedule_expression="rate(1 minutes)")
-    with pytest.raises(InvalidInput, match="EventPattern or ScheduleExpression"):
+    with pytest.raises(ValidationException, match="EventPattern or ScheduleExpression"):
         bus.put_rule("r")
-    with pytest.raises(InvalidInput, match="state"):
+    with pytest.raises(ValidationException, match="state"):
         bus.put_rule("r", event_pattern=ORDER_PLACED, state="PAUSED")
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ValidationException):
         bus.put_rule("bad name", event_pattern=ORDER_PLACED)
-    with pytest.raises(InvalidInput, match="description"):
+    with pytest.raises(ValidationException, match="description"):
         bus.put_rule("r", event_pattern=ORDER_PLACED, description="x" * 513)
     bus.create_event_bus("orders")
-    with pytest.raises(InvalidInput, match="only on the default event bus"):
+    with pytest.raises(ValidationException, match="only on the default event bus"):
         bus.put_rule("r", schedule_expression="rate(1 minute)", event_bus_name="orders")
-    with pytest.raises(NotFound, match="Event bus nowhere does not exist"):
+    with pytest.raises(ResourceNotFoundException, match="Event bus nowhere does not exist"):
         bus.put_rule("r", event_pattern=ORDER_PLACED, event_bus_name="nowhere")
     assert bus.list_rules()["Rules"] == []
     assert bus.list_rules(event_bus_name="orders")["Rules"] == []
@@ -152,43 +159,45 @@ def test_rules_are_listed_by_prefix_and_paged_and_switched_on_and_off(bus: Event
     rest = bus.list_rules(name_prefix="a-", limit=2, next_token=str(page["NextToken"]))
     assert [r["Name"] for r in rest["Rules"]] == ["a-3"]
     assert "NextToken" not in rest
-    with pytest.raises(InvalidInput, match="NextToken"):
+    with pytest.raises(ValidationException, match="NextToken"):
         bus.list_rules(next_token="garbage!")
-    with pytest.raises(InvalidInput, match="limit"):
+    with pytest.raises(ValidationException, match="limit"):
         bus.list_rules(limit=0)
 
     bus.disable_rule("a-2")
     assert bus.describe_rule("a-2")["State"] == "DISABLED"
     bus.enable_rule("a-2")
     assert bus.describe_rule("a-2")["State"] == "ENABLED"
-    with pytest.raises(NotFound, match="Rule zzz does not exist on EventBus default"):
+    with pytest.raises(
+        ResourceNotFoundException, match="Rule zzz does not exist on EventBus default"
+    ):
         bus.enable_rule("zzz")
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFoundException):
         bus.describe_rule("zzz")
 
 
 def test_a_rule_with_targets_cannot_be_deleted(bus: EventBus) -> None:
     bus.put_rule("r", event_pattern=ORDER_PLACED)
     bus.put_targets("r", [{"Id": "t", "Arn": FN + "f"}])
-    with pytest.raises(Conflict, match="Rule can't be deleted since it has targets"):
+    with pytest.raises(ValidationException, match="Rule can't be deleted since it has targets"):
         bus.delete_rule("r")
     assert bus.remove_targets("r", ["t"]) == {"FailedEntryCount": 0, "FailedEntries": []}
     assert bus.delete_rule("r") == {}
     assert bus.delete_rule("r") == {}  # "all calls will succeed"
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFoundException):
         bus.describe_rule("r")
-    with pytest.raises(NotFound, match="Event bus nowhere"):
+    with pytest.raises(ResourceNotFoundException, match="Event bus nowhere"):
         bus.delete_rule("r", event_bus_name="nowhere")
 
 
 def test_a_managed_rule_changes_only_with_force(bus: EventBus) -> None:
     bus.put_rule("managed", event_pattern=ORDER_PLACED, managed_by="oncue.schedules")
     assert bus.describe_rule("managed")["ManagedBy"] == "oncue.schedules"
-    with pytest.raises(Conflict, match="managed rule"):
+    with pytest.raises(ManagedRuleException, match="managed rule"):
         bus.put_rule("managed", event_pattern=ORDER_PLACED)
-    with pytest.raises(Conflict, match="managed rule"):
+    with pytest.raises(ManagedRuleException, match="managed rule"):
         bus.disable_rule("managed")
-    with pytest.raises(Conflict, match="managed rule"):
+    with pytest.raises(ManagedRuleException, match="managed rule"):
         bus.delete_rule("managed")
     assert bus.delete_rule("managed", force=True) == {}
 
@@ -258,18 +267,18 @@ def test_put_targets_refuses_a_sixth_target_and_unknown_rules(
 ) -> None:
     bus.put_rule("r", event_pattern=ORDER_PLACED)
     bus.put_targets("r", [{"Id": f"t{n}", "Arn": FN + "f"} for n in range(5)])
-    with pytest.raises(Conflict, match="at most 5 targets"):
+    with pytest.raises(LimitExceededException, match="at most 5 targets"):
         bus.put_targets("r", [{"Id": "t9", "Arn": FN + "f"}])
     assert rows(store, "SELECT COUNT(*) FROM event_targets") == [(5,)]
-    with pytest.raises(NotFound, match="Rule nope does not exist"):
+    with pytest.raises(ResourceNotFoundException, match="Rule nope does not exist"):
         bus.put_targets("nope", [{"Id": "t", "Arn": FN + "f"}])
-    with pytest.raises(NotFound):
+    with pytest.raises(ResourceNotFoundException):
         bus.list_targets_by_rule("nope")
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ValidationException):
         bus.put_targets("r", [])
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ValidationException):
         bus.put_targets("r", [{"Id": "bad id", "Arn": FN + "f"}])
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ValidationException):
         bus.remove_targets("r", [])
 
 
@@ -321,9 +330,9 @@ def test_put_events_accepts_the_good_entries_and_reports_the_bad_ones(
 def test_a_request_with_no_valid_entry_fails_whole_and_stores_nothing(
     bus: EventBus, store: SQLiteStore
 ) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ValidationException):
         bus.put_events([{"Source": "shop"}])
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ValidationException):
         bus.put_events([entry()] * 11)
     assert rows(store, "SELECT COUNT(*) FROM bus_events") == [(0,)]
 

@@ -1,7 +1,8 @@
 """The pure building blocks of the event bus: no I/O, no clock, no randomness of their own.
 
-- :mod:`.entries`: validate PutEvents entries, per entry as EventBridge reports them, and build
-  the event envelope from an id, a time, a region and an account given by the caller;
+- :mod:`oncue.patterns.entries` (re-exported): validate PutEvents entries, per entry as
+  EventBridge reports them, and build the event envelope from an id, a time, a region and an
+  account given by the caller;
 - :mod:`.transform`: what a target receives (``Input``, ``InputPath``, ``InputTransformer``);
 - :mod:`.schedule` and :mod:`.cron`: ``rate``, ``cron`` and ``at`` expressions, and
   :func:`next_fire`;
@@ -15,20 +16,6 @@ on these.
 from __future__ import annotations
 
 from oncue.bus.cron import Cron, DaySpec
-from oncue.bus.entries import (
-    MAX_ENTRIES,
-    MAX_REQUEST_BYTES,
-    Entry,
-    EntryError,
-    EntryResult,
-    build_envelope,
-    entry_size,
-    format_time,
-    parse_time,
-    put_events_response,
-    validate_entries,
-    validate_entry,
-)
 from oncue.bus.jsonpath import EventPath, compile_event_path
 from oncue.bus.retry import (
     DEFAULT_MAXIMUM_EVENT_AGE_SECONDS,
@@ -47,6 +34,20 @@ from oncue.bus.transform import (
     parse_input_transformer,
     parse_target_input,
     render_input,
+)
+from oncue.patterns.entries import (
+    MAX_ENTRIES,
+    MAX_REQUEST_BYTES,
+    Entry,
+    EntryError,
+    EntryResult,
+    build_envelope,
+    entry_size,
+    format_time,
+    parse_time,
+    put_events_response,
+    validate_entries,
+    validate_entry,
 )
 
 __all__ = [

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, NoReturn
 
-from oncue.errors import InvalidInput
+from oncue.errors import ValidationException
 
 __all__ = ["FIELDS", "Cron", "DaySpec", "parse_cron", "schedule_invalid"]
 
@@ -56,7 +56,7 @@ _DOM, _DOW = FIELDS[2], FIELDS[4]
 
 def schedule_invalid(reason: str) -> NoReturn:
     """PutRule's error for a bad schedule, with the reason appended."""
-    raise InvalidInput(f"Parameter ScheduleExpression is not valid. Reason: {reason}.")
+    raise ValidationException(f"Parameter ScheduleExpression is not valid. Reason: {reason}.")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from oncue.asl.jsonutil import loads
-from oncue.bus.delivery import StartExecution, Work, deliver_inline, render, settle
+from oncue.bus.delivery import (
+    StartExecution,
+    Work,
+    attempt_row,
+    deliver_inline,
+    record_attempt,
+    render,
+    settle,
+)
 from oncue.bus.handlers import Failure
 from oncue.bus.relay import relay_outbox
 from oncue.bus.router import Router
@@ -35,6 +43,8 @@ from oncue.errors import OncueError
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusTx, DeliveryClaim, DeliveryKey
 from oncue.store.sql import Tx
+from oncue.store.trace_sql import TracedAttempt, TracedEvent, TraceTx
+from oncue.tracing import TraceContext
 from oncue.types import Json
 
 __all__ = ["Cycle", "CycleOutcome", "PutRequest", "Result"]
@@ -52,6 +62,8 @@ class PutRequest:
     entries: Json
     response: dict[str, Json] | None = None
     error: OncueError | None = None
+    #: The publisher's trace context (the handler it was made in), captured at the call.
+    trace: TraceContext | None = None
 
 
 @dataclass(slots=True)
@@ -161,15 +173,25 @@ class Cycle:
             free[0] -= 1
             return True
 
+        traced: list[TracedEvent] = []
         for put in puts:
+            mine: list[TracedEvent] = []
             try:
                 with tx.savepoint():
                     result = self.router.put_events_in_tx(
-                        tx, put.entries, now, owner=self.owner, lease_until=until, leases=leases
+                        tx,
+                        put.entries,
+                        now,
+                        owner=self.owner,
+                        lease_until=until,
+                        leases=leases,
+                        trace=put.trace,
+                        traced=mine,
                     )
             except OncueError as error:
                 put.error = error
                 continue
+            traced.extend(mine)
             put.response = result.response
             for accepted in result.accepted:
                 delivery = accepted.delivery
@@ -185,8 +207,11 @@ class Cycle:
                         ingested=accepted.ingested,
                         target=accepted.target,
                         rule_arn=accepted.rule_arn,
+                        trace_id=accepted.trace_id,
                     )
                 )
+        if traced:
+            TraceTx(tx).record_events(traced)  # the cycle's events, in one statement
         return work
 
     def _work(self, btx: BusTx, claim: DeliveryClaim, revisions: dict[str, str]) -> Work:
@@ -201,6 +226,7 @@ class Cycle:
             ingested=claim.ingested,
             target=rules.target(claim.rule, claim.target_id) if rules is not None else None,
             rule_arn=self.router.rule_arn(claim.bus, claim.rule),
+            trace_id=claim.trace_id,
         )
 
     def _inline(
@@ -224,9 +250,13 @@ class Cycle:
             )
         if failure is None:
             btx.finish_deliveries([work.key], self.owner)
+            record_attempt(tx, work, target, "delivered", now)
             outcome.delivered += 1
             if target.kind == "state_machine":
                 outcome.started += 1
+            elif target.kind == "bus":
+                # The event now waits on the other bus for a claim: look again at once.
+                outcome.more = True
         else:
             self._fail(btx, work, target, failure, now, outcome)
 
@@ -260,11 +290,18 @@ class Cycle:
     ) -> None:
         """The results of handler calls: delete delivered rows, settle the failed ones."""
         done = [work for work, failure in results if failure is None]
-        for finished in btx.finish_deliveries([w.key for w in done], self.owner):
+        finished_rows = btx.finish_deliveries([w.key for w in done], self.owner)
+        traced: list[TracedAttempt] = []
+        for work, finished in zip(done, finished_rows, strict=True):
             if finished:
+                row = attempt_row(work, work.target, "delivered", now) if work.target else None
+                if row is not None:
+                    traced.append(row)
                 outcome.delivered += 1
             else:
                 outcome.refused += 1  # the lease was lost: another delivers it again
+        if traced:
+            TraceTx(btx.tx).record_attempts(traced)  # one statement for the cycle's results
         for work, failure in results:
             touched.append(work.event_id)
             if failure is not None and work.target is not None:
@@ -290,7 +327,9 @@ class Cycle:
             for put in puts:
                 try:
                     with tx.savepoint():
-                        put.response = self.router.put_events_in_tx(tx, put.entries, now).response
+                        put.response = self.router.put_events_in_tx(
+                            tx, put.entries, now, trace=put.trace
+                        ).response
                 except OncueError as error:
                     put.error = error
             recorded = {work.key for work, _ in results}
@@ -298,10 +337,12 @@ class Cycle:
             btx.forget_events(touched)
         return outcome
 
-    def put_alone(self, entries: Json, now: datetime) -> dict[str, Json]:
+    def put_alone(
+        self, entries: Json, now: datetime, trace: TraceContext | None = None
+    ) -> dict[str, Json]:
         """PutEvents in a transaction of its own (no dispatcher cycle runs)."""
         with self.store.transaction() as tx:
-            return self.router.put_events_in_tx(tx, entries, now).response
+            return self.router.put_events_in_tx(tx, entries, now, trace=trace).response
 
     def next_due(self) -> float | None:
         with self.store.read() as tx:

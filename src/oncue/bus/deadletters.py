@@ -24,8 +24,9 @@ from oncue.bus.queues import send_in_tx
 from oncue.bus.retry import dead_letter_attributes
 from oncue.bus.router import Router
 from oncue.bus.targets import Target, classify_arn
-from oncue.errors import InvalidInput
+from oncue.errors import ValidationException
 from oncue.store.bus_sql import BusTx, DeadLetterRecord, NewDelivery
+from oncue.store.trace_sql import TraceTx
 from oncue.types import Json
 
 __all__ = ["DeadLetter", "dead_letter", "list_dead_letters", "redrive"]
@@ -120,7 +121,7 @@ def list_dead_letters(
     if next_token is not None:
         position = decode_page_token(next_token)
         if not isinstance(position, int):
-            raise InvalidInput("The NextToken is not valid.")
+            raise ValidationException("The NextToken is not valid.")
         after = position
     name = None if bus is None else resolve_bus(bus)
     rows = btx.list_dead_letters(name, after, count + 1)
@@ -133,7 +134,7 @@ def list_dead_letters(
 def redrive(btx: BusTx, router: Router, ids: Sequence[int], now: datetime) -> dict[str, Json]:
     """Queue the dead letters' deliveries again; per-id failures as in ``FailedEntries``."""
     if not isinstance(ids, list | tuple) or not ids:
-        raise InvalidInput("Ids must be a non-empty array of dead letter ids.")
+        raise ValidationException("Ids must be a non-empty array of dead letter ids.")
     failed: list[Json] = []
     redriven = 0
     moment = now.timestamp()
@@ -162,7 +163,11 @@ def redrive(btx: BusTx, router: Router, ids: Sequence[int], now: datetime) -> di
             continue
         key = (record.event_id, record.rule, record.target_id)
         if not btx.has_delivery(key):
-            btx.ensure_event(record.event_id, record.bus, record.envelope, record.ingested)
+            # The redriven delivery stays in the event's trace.
+            trace_id = TraceTx(btx.tx).trace_of_event(record.event_id)
+            btx.ensure_event(
+                record.event_id, record.bus, record.envelope, record.ingested, trace_id
+            )
             btx.insert_deliveries(
                 [
                     NewDelivery(

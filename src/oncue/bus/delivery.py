@@ -15,6 +15,10 @@ Errors follow *Using dead-letter queues to process undelivered events*: a target
 exist (``NO_RESOURCE``) or a request it refuses (``INVALID_PARAMETER``, ``INVALID_JSON``) is not
 retried, other failures are retried with exponential back-off and jitter until the target's
 RetryPolicy runs out (*How EventBridge retries delivering events*), then dead-lettered.
+
+Every outcome (delivered, retry, dead) is recorded in the trace in the same transaction
+(:func:`record_attempt`); what a delivery starts or publishes carries its trace context, with
+the delivery as the parent span (:mod:`oncue.tracing`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from oncue.bus.deadletters import DeadLetter, dead_letter
-from oncue.bus.entries import EntryError, validate_entry
 from oncue.bus.handlers import Failure
 from oncue.bus.queues import send_in_tx
 from oncue.bus.retry import RetryPolicy
@@ -35,17 +38,22 @@ from oncue.bus.router import Router, entry_from_event
 from oncue.bus.targets import Target
 from oncue.bus.transform import render_input
 from oncue.errors import ExecutionAlreadyExists, InvalidInput, NotFound, OncueError
+from oncue.patterns.entries import EntryError, validate_entry
 from oncue.store.bus_sql import BusTx, DeliveryKey
 from oncue.store.sql import Tx
+from oncue.store.trace_sql import TracedAttempt, TraceTx
+from oncue.tracing import TraceContext, delivery_span
 from oncue.types import Json
 
 __all__ = [
     "Settled",
     "StartExecution",
     "Work",
+    "attempt_row",
     "deliver_inline",
     "derived_id",
     "execution_name",
+    "record_attempt",
     "render",
     "settle",
 ]
@@ -54,8 +62,22 @@ log = logging.getLogger("oncue.bus")
 
 #: What became of a failed delivery.
 Settled = Literal["retry", "dead", "lost"]
-#: ``(tx, state_machine_arn, input_text, name, now) -> execution ARN``, raising OncueError.
-StartExecution = Callable[[Tx, str, str, str | None, datetime], str]
+
+
+class StartExecution(Protocol):
+    """StartExecution in the dispatcher's transaction; the execution ARN, or OncueError.
+    ``trace_header`` is the delivery's ``traceparent``, for the execution to keep."""
+
+    def __call__(
+        self,
+        tx: Tx,
+        state_machine_arn: str,
+        input_text: str,
+        name: str | None,
+        now: datetime,
+        *,
+        trace_header: str | None = None,
+    ) -> str: ...
 
 
 @dataclass(slots=True, kw_only=True)
@@ -72,10 +94,21 @@ class Work:
     #: The target as the bus's rules have it now; None when it was removed.
     target: Target | None
     rule_arn: str
+    #: The event's trace id ("" for an event stored before tracing).
+    trace_id: str = ""
+    #: The execution a state machine delivery started (set by :func:`deliver_inline`).
+    started: str | None = None
 
     @property
     def event_id(self) -> str:
         return self.key[0]
+
+    @property
+    def trace(self) -> TraceContext | None:
+        """The context of what this delivery causes: the delivery is the parent span."""
+        if not self.trace_id:
+            return None
+        return TraceContext(trace_id=self.trace_id, span_id=delivery_span(*self.key))
 
 
 def derived_id(work: Work) -> str:
@@ -141,10 +174,18 @@ def _deliver(
     router: Router,
     start_execution: StartExecution | None,
 ) -> Failure | None:
+    trace = work.trace
     if target.kind == "state_machine":
         if start_execution is None:
             return Failure(code="NO_RESOURCE", message="no engine runs state machines here")
-        start_execution(tx, target.name, text, execution_name(work), now)
+        work.started = start_execution(
+            tx,
+            target.name,
+            text,
+            execution_name(work),
+            now,
+            trace_header=trace.traceparent() if trace is not None else None,
+        )
         return None
     btx = BusTx(tx)
     if target.kind == "queue":
@@ -153,7 +194,7 @@ def _deliver(
     entry = validate_entry(entry_from_event(work.event, target.name), allow_aws_sources=True)
     if isinstance(entry, EntryError):
         return Failure(code="INVALID_PARAMETER", message=entry.message, retryable=False)
-    outcome = router.accept(btx, entry, event_id=derived_id(work), ingested=now)
+    outcome = router.accept(btx, entry, event_id=derived_id(work), ingested=now, trace=trace)
     if isinstance(outcome, EntryError):
         return Failure(code="NO_RESOURCE", message=outcome.message, retryable=False)
     return None
@@ -188,10 +229,13 @@ def settle(
             code=failure.code,
             message=failure.message,
         )
+        if kept:
+            record_attempt(btx.tx, work, target, "retry", now, failure)
         return "retry" if kept else "lost"
     (finished,) = btx.finish_deliveries([work.key], owner)
     if not finished:
         return "lost"
+    record_attempt(btx.tx, work, target, "dead", now, failure)
     dead_letter(
         btx,
         event_id=work.event_id,
@@ -208,3 +252,43 @@ def settle(
         now=now,
     )
     return "dead"
+
+
+def record_attempt(
+    tx: Tx,
+    work: Work,
+    target: Target,
+    outcome: str,
+    now: datetime,
+    failure: Failure | None = None,
+) -> None:
+    """Record one attempt's outcome (``delivered``, ``retry``, ``dead``) in the trace."""
+    row = attempt_row(work, target, outcome, now, failure)
+    if row is not None:
+        TraceTx(tx).record_attempts([row])
+
+
+def attempt_row(
+    work: Work,
+    target: Target,
+    outcome: str,
+    now: datetime,
+    failure: Failure | None = None,
+) -> TracedAttempt | None:
+    """The trace record of one attempt; None for an event from before tracing."""
+    if not work.trace_id:
+        return None
+    return TracedAttempt(
+        id=0,
+        trace_id=work.trace_id,
+        event_id=work.event_id,
+        rule=work.key[1],
+        target_id=work.key[2],
+        target_arn=target.arn,
+        attempt=work.attempt + 1,
+        outcome=outcome,
+        error_code=failure.code if failure is not None else None,
+        error_message=failure.message if failure is not None else None,
+        execution_arn=work.started,
+        created=now.timestamp(),
+    )

@@ -6,9 +6,11 @@ store the PutEvents calls made through :meth:`Dispatcher.put_events` since the l
 the outbox, lease due deliveries, and deliver to every inline target (state machine, event bus,
 queue) in that same transaction. After the commit the
 handler deliveries run, at most ``concurrency`` at a time, outside any transaction; sync
-handlers in threads. Store work runs on one dedicated thread, so handlers keep running while a
-cycle commits. PutEvents made here create their deliveries already leased to this dispatcher:
-an event reaches its handlers right after the commit that accepted it, with no claim between.
+handlers in threads. The loop itself (store thread, retried cycles, idling until the next due
+retry, time skipping, lease renewal, graceful shutdown) is the shared
+:class:`~oncue.cycleloop.CycleLoop`. PutEvents made here create their deliveries already
+leased to this dispatcher: an event reaches its handlers right after the commit that accepted
+it, with no claim between.
 
 Delivery is at least once. A delivery is leased (``lease_seconds``, renewed while this
 dispatcher holds it); if the process dies the lease runs out and any dispatcher claims the
@@ -23,11 +25,9 @@ import asyncio
 import logging
 import random
 import uuid
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from datetime import timedelta
+from typing import ClassVar
 
 from oncue.bus import deadletters
 from oncue.bus.clock import Clock, SystemClock
@@ -35,19 +35,22 @@ from oncue.bus.cycle import Cycle, CycleOutcome, PutRequest, Result
 from oncue.bus.delivery import StartExecution, Work, render
 from oncue.bus.handlers import DeliveryContext, Failure, Handler, call_handler, payload_of
 from oncue.bus.router import Router
+from oncue.cycleloop import CycleLoop, Notifier
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusTx, DeliveryKey
+from oncue.tracing import current_trace, using
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = ["Dispatcher"]
 
 log = logging.getLogger("oncue.bus")
-T = TypeVar("T")
-_MICROSECOND = timedelta(microseconds=1)
 _Put = tuple[PutRequest, "asyncio.Future[dict[str, Json]]"]
 
 
-class Dispatcher:
+class Dispatcher(CycleLoop[Work]):
+    # A time skip lands a microsecond past the due retry: a datetime rounds the float.
+    skip_margin: ClassVar[timedelta] = timedelta(microseconds=1)
+
     def __init__(
         self,
         store: Store,
@@ -69,22 +72,28 @@ class Dispatcher:
         grace_seconds: float = 5.0,
         backoff: tuple[float, float] | None = None,
         on_started: Callable[[], None] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         """``draw`` gives the jitter draws (uniform in [0, 1)); ``backoff`` replaces the
         RetryPolicy's back-off (first ceiling 1 s, cap 15 min) by ``(first, cap)`` seconds;
         ``time_skipping`` (with a virtual clock) jumps to the next due retry whenever nothing
         else can happen; ``on_started`` is called (on the loop) after a commit that started
-        executions for state machine targets: the app wakes its engine worker with it."""
+        executions for state machine targets: the app wakes its engine worker with it;
+        ``notifier`` ends an idle wait when another process made deliveries."""
+        super().__init__(
+            clock=clock or SystemClock(),
+            concurrency=concurrency,
+            lease_seconds=lease_seconds,
+            poll_seconds=poll_seconds,
+            grace_seconds=grace_seconds,
+            time_skipping=time_skipping,
+            thread_name="oncue-bus",
+            notifier=notifier,
+        )
         self.store = store
         self.handlers = dict(handlers)
         self.router = router or Router(region=region, account=account)
-        self.clock = clock or SystemClock()
-        self.concurrency = concurrency
-        self.lease_seconds = lease_seconds
-        self.poll_seconds = poll_seconds
         self.offload = offload_sync_handlers
-        self.time_skipping = time_skipping
-        self.grace_seconds = grace_seconds
         self.on_started = on_started
         self.owner = name or f"dispatcher-{uuid.uuid4()}"
         self.cycle = Cycle(
@@ -98,17 +107,11 @@ class Dispatcher:
             draw=draw or random.random,
             backoff=backoff,
         )
-        self._thread: ThreadPoolExecutor | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
         self._results: list[Result] = []
         self._puts: list[_Put] = []
-        self._queued: deque[Work] = deque()
-        self._running: dict[DeliveryKey, asyncio.Task[None]] = {}
         #: Keys leased to this dispatcher and not yet recorded: renewed, released at the end.
         self._held: set[DeliveryKey] = set()
         self._claim_wanted = True
-        self._stopping = False
         self.stats = {
             "cycles": 0,
             "delivered": 0,
@@ -116,44 +119,27 @@ class Dispatcher:
             "dead_lettered": 0,
             "relayed": 0,
             "refused": 0,
-            "errors": 0,
         }
 
     # --- plumbing ----------------------------------------------------------------------
-
-    async def db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run store work on the store thread (a thread of its own when not running)."""
-        if self._thread is None:
-            return await asyncio.to_thread(function, *args, **kwargs)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, lambda: function(*args, **kwargs))
 
     def wake(self) -> None:
         """New deliveries may be waiting (call from any thread): look for them at once."""
         self._claim_wanted = True
         self._poke()
 
-    def _poke(self) -> None:
-        loop, event = self._loop, self._wake
-        if loop is None or event is None:
-            return
-        try:
-            current = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if current is loop:
-            event.set()
-        else:
-            loop.call_soon_threadsafe(event.set)
-
     async def put_events(self, entries: Json) -> dict[str, Json]:
         """PutEvents in the next cycle's transaction (a group commit); the PutEvents response
         once committed. When :meth:`run` is not running, in a transaction of its own."""
         loop = asyncio.get_running_loop()
+        trace = current_trace()  # the handler this is called from, if any: same trace
         if self._loop is not loop or self._stopping:
-            return await self.db(self.cycle.put_alone, entries, self.clock.now())
+            response = await self.db(self.cycle.put_alone, entries, self.clock.now(), trace)
+            # A loop starting meanwhile may have claimed before this commit: look again.
+            self.wake()
+            return response
         future: asyncio.Future[dict[str, Json]] = loop.create_future()
-        self._puts.append((PutRequest(entries), future))
+        self._puts.append((PutRequest(entries, trace=trace), future))
         self._poke()
         return await future
 
@@ -162,38 +148,15 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deliver until ``stop`` is set (or the task is cancelled), then shut down gracefully:
         running handlers get ``grace_seconds``, unfinished deliveries are handed back."""
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._stopping = False
         self._claim_wanted = True
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="oncue-bus")
-        stop = stop or asyncio.Event()
-        renewer = asyncio.create_task(self._renew_leases())
-        try:
-            while not stop.is_set():
-                try:
-                    busy = await self._cycle()
-                except Exception:
-                    # The database refused the cycle (disk full, locked too long...): nothing of
-                    # it committed and its results are kept; try again shortly.
-                    self.stats["errors"] += 1
-                    log.exception("a dispatcher cycle failed, retrying")
-                    await asyncio.sleep(min(self.poll_seconds, 0.5))
-                    continue
-                if busy:
-                    await asyncio.sleep(0)
-                    continue
-                await self._idle(stop)
-        finally:
-            renewer.cancel()
-            await self._shutdown()
+        await super().run(stop)
 
     async def _cycle(self) -> bool:
         results, self._results = self._results, []
         puts, self._puts = self._puts, []
         claim = self._claim_wanted
         self._claim_wanted = False
-        room = max(0, self.concurrency * 2 - len(self._running) - len(self._queued))
+        room = self.room()
         requests = [request for request, _ in puts]
         try:
             outcome = await self.db(
@@ -228,57 +191,25 @@ class Dispatcher:
         self.stats["dead_lettered"] += outcome.dead
         self.stats["refused"] += outcome.refused
 
-    async def _idle(self, stop: asyncio.Event) -> None:
-        assert self._wake is not None
-        self._wake.clear()
-        if self._results or self._puts or self._claim_wanted:
-            return
-        due = await self.db(self.cycle.next_due)
-        now = self.clock.now().timestamp()
-        room = len(self._running) + len(self._queued) < self.concurrency * 2
-        if due is not None and due <= now and room:
-            self._claim_wanted = True
-            return
-        if (
-            self.time_skipping
-            and due is not None
-            and due > now
-            and not self._running
-            and not self._queued
-        ):
-            # Time skipping: nothing runs, so jump to the next retry instead of sleeping (a
-            # microsecond past it: a datetime rounds the float to microseconds).
-            await self.clock.sleep_until(datetime.fromtimestamp(due, UTC) + _MICROSECOND)
-            self._claim_wanted = True
-            return
-        delay = self.poll_seconds
-        if due is not None and due > now:
-            delay = min(delay, due - now)
-        stopper = asyncio.ensure_future(stop.wait())
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({stopper, waker}, timeout=delay, return_when="FIRST_COMPLETED")
-        finally:
-            stopper.cancel()
-            waker.cancel()
-        if not self._wake.is_set():
-            self._claim_wanted = True  # a poll: other processes' deliveries, expired leases
+    def _pending(self) -> bool:
+        return bool(self._results or self._puts or self._claim_wanted)
 
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            if self._held:
-                until = self.clock.now().timestamp() + self.lease_seconds
-                await self.db(self.cycle.renew, list(self._held), until)
+    def _look(self) -> None:
+        self._claim_wanted = True  # other processes' deliveries, retries due, expired leases
 
-    async def _shutdown(self) -> None:
-        """Let running handlers finish briefly, record their results, hand the rest back."""
-        self._stopping = True
-        if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=self.grace_seconds)
-        for task in list(self._running.values()):
-            task.cancel()
-        self._queued.clear()
+    def _has_room(self) -> bool:
+        return len(self._running) + len(self._queued) < self.concurrency * 2
+
+    def _next_due(self) -> float | None:
+        return self.cycle.next_due()
+
+    async def _renew(self) -> None:
+        if self._held:
+            until = self.clock.now().timestamp() + self.lease_seconds
+            await self.db(self.cycle.renew, list(self._held), until)
+
+    async def _final(self) -> None:
+        """Record the results in hand, store waiting PutEvents, hand the rest back."""
         puts, self._puts = self._puts, []
         results, self._results = self._results, []
         try:
@@ -298,54 +229,43 @@ class Dispatcher:
             self._count(outcome)
             _answer(puts)
         self._held.clear()
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = None
-        self._loop = None
-        self._wake = None
 
     # --- handlers ----------------------------------------------------------------------
 
-    def _start_queued(self) -> None:
-        while self._queued and len(self._running) < self.concurrency and not self._stopping:
-            work = self._queued.popleft()
-            if work.key in self._running:
-                continue
-            self._running[work.key] = asyncio.create_task(self._run(work))
+    def _key(self, work: Work) -> Hashable:
+        return work.key
 
-    async def _run(self, work: Work) -> None:
-        try:
-            target = work.target
-            assert target is not None
-            text = render(work, target)
-            failure: Failure | None
-            if isinstance(text, Failure) or text is None:
-                failure = text
+    async def _execute(self, work: Work) -> None:
+        target = work.target
+        assert target is not None
+        text = render(work, target)
+        failure: Failure | None
+        if isinstance(text, Failure) or text is None:
+            failure = text
+        else:
+            handler = self.handlers.get(target.name)
+            if handler is None:  # the target changed to a handler this process lacks
+                failure = Failure(
+                    code="NO_RESOURCE", message=f"no handler is registered as {target.name}"
+                )
             else:
-                handler = self.handlers.get(target.name)
-                if handler is None:  # the target changed to a handler this process lacks
-                    failure = Failure(
-                        code="NO_RESOURCE", message=f"no handler is registered as {target.name}"
-                    )
-                else:
-                    context = DeliveryContext(
-                        event_id=work.event_id,
-                        event_bus_name=work.bus,
-                        rule_name=work.key[1],
-                        rule_arn=work.rule_arn,
-                        target_id=target.id,
-                        target_arn=target.arn,
-                        attempt=work.attempt + 1,
-                        idempotency_key=f"{work.event_id}/{work.rule_arn}/{target.id}",
-                    )
+                context = DeliveryContext(
+                    event_id=work.event_id,
+                    event_bus_name=work.bus,
+                    rule_name=work.key[1],
+                    rule_arn=work.rule_arn,
+                    target_id=target.id,
+                    target_arn=target.arn,
+                    attempt=work.attempt + 1,
+                    idempotency_key=f"{work.event_id}/{work.rule_arn}/{target.id}",
+                    trace_id=work.trace_id,
+                )
+                # What the handler publishes or starts through the app joins the trace.
+                with using(work.trace):
                     failure = await call_handler(
                         handler, payload_of(text), context, offload=self.offload
                     )
-            self._results.append((work, failure))
-        finally:
-            self._running.pop(work.key, None)
-            self._start_queued()
-            self._poke()
+        self._results.append((work, failure))
 
     # --- dead letters ------------------------------------------------------------------
 

@@ -40,6 +40,9 @@ class DeliveryContext:
     attempt: int
     #: ``EVENT_ID/RULE_ARN/TARGET_ID``: equal for every delivery of this event to this target.
     idempotency_key: str
+    #: The trace the event belongs to (:mod:`oncue.tracing`); PutEvents and StartExecution
+    #: made through the app while handling it join the trace by themselves.
+    trace_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ import re
 from typing import Final
 
 from oncue import paging
-from oncue.errors import InvalidInput
+from oncue.errors import ValidationException
 from oncue.paging import encode_page_token
 from oncue.types import Json
 
@@ -40,8 +40,8 @@ _RULE_NAME: Final = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")
 _BUS_ARN: Final = re.compile(r"arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:event-bus/(?P<name>.+)")
 
 
-def _invalid(value: object, where: str, constraint: str) -> InvalidInput:
-    return InvalidInput(
+def _invalid(value: object, where: str, constraint: str) -> ValidationException:
+    return ValidationException(
         f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy "
         f"constraint: {constraint}"
     )
@@ -102,10 +102,10 @@ def rule_arn(region: str, account: str, bus: str, name: str) -> str:
 
 
 def decode_page_token(token: object) -> Json:
-    """The position a NextToken carries; InvalidInput for a token this API did not issue."""
+    """The position a NextToken carries; ValidationException for a token this API did not issue."""
     if not isinstance(token, str):
-        raise InvalidInput("The NextToken is not valid.")
+        raise ValidationException("The NextToken is not valid.")
     try:
         return paging.decode_page_token(token)
     except ValueError:
-        raise InvalidInput("The NextToken is not valid.") from None
+        raise ValidationException("The NextToken is not valid.") from None

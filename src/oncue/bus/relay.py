@@ -8,9 +8,11 @@ published is delivered if and only if its transition committed, and exactly once
 The event keeps the id the execution's task result reported (``Entries[].EventId``), and its
 ingestion time is the time of that transition.
 
-An outbox entry PutEvents would refuse (no ``Source``, a ``Detail`` that is not a JSON object, a
-bus that does not exist) cannot be delivered; it is logged and dropped, as EventBridge drops an
-entry it reports as failed.
+The engine already validated each entry as PutEvents does, and failed the task with
+``EventBridge.FailedEntry`` for the bad ones (:func:`oncue.engine.integrations.put_events`),
+so only good entries reach the outbox. One can still fail here if its bus was deleted after the
+transition committed; it is then logged and dropped, as EventBridge drops an entry it reports
+as failed.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import logging
 from datetime import UTC, datetime
 
 from oncue.asl.jsonutil import loads
-from oncue.bus.entries import Entry, EntryError, validate_entry
 from oncue.bus.router import Router
 from oncue.errors import OncueError
+from oncue.patterns.entries import Entry, EntryError, validate_entry
 from oncue.store.bus_sql import BusTx
 from oncue.store.sql import Tx
+from oncue.tracing import parse_trace_header
 
 __all__ = ["relay_outbox"]
 
@@ -54,7 +57,14 @@ def relay_outbox(tx: Tx, now: datetime, limit: int = 500, *, router: Router) -> 
             ingested = datetime.fromtimestamp(row.created, UTC) if row.created else now
             try:
                 with tx.savepoint():
-                    accepted = router.accept(btx, checked, event_id=row.event_id, ingested=ingested)
+                    accepted = router.accept(
+                        btx,
+                        checked,
+                        event_id=row.event_id,
+                        ingested=ingested,
+                        trace=parse_trace_header(row.trace),
+                        publisher=row.execution_arn,
+                    )
             except refused as error:
                 # One row the store refuses (an event id already taken) must not stop the
                 # relay of every row after it.

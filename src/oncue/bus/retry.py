@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
-from oncue.errors import InvalidInput
+from oncue.errors import ValidationException
 from oncue.types import Json
 
 __all__ = [
@@ -48,7 +48,7 @@ _MAX_ARN: Final = 1600
 
 
 def _invalid(message: str) -> NoReturn:
-    raise InvalidInput(message)
+    raise ValidationException(message)
 
 
 def _integer(value: Json, name: str, allowed: range) -> int:

@@ -11,6 +11,10 @@ Matching runs on a :class:`~oncue.patterns.RuleIndex` per bus, cached in the pro
 keyed by the bus's ``revision``, which every change to its rules or targets replaces. Each
 PutEvents reads the revision (one indexed read) inside its own transaction, so a rule changed by
 another process is in force for the next event, as it is in this one.
+
+Every accepted event is recorded in the trace (:mod:`oncue.tracing`) in the same transaction:
+its trace is the entry's ``TraceHeader`` when that names one, else the context the caller
+passes (the handler or execution that published it), else a new trace.
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from oncue.asl.jsonutil import dumps
-from oncue.bus.entries import (
+from oncue.bus.naming import DEFAULT_BUS, resolve_bus, rule_arn
+from oncue.bus.targets import Target, target_from_record
+from oncue.errors import InvalidInput, OncueError
+from oncue.patterns.compile import compile_pattern
+from oncue.patterns.entries import (
     Entry,
     EntryError,
     EntryResult,
@@ -31,13 +39,11 @@ from oncue.bus.entries import (
     put_events_response,
     validate_entries,
 )
-from oncue.bus.naming import DEFAULT_BUS, resolve_bus, rule_arn
-from oncue.bus.targets import Target, target_from_record
-from oncue.errors import InvalidInput, OncueError
-from oncue.patterns.compile import compile_pattern
 from oncue.patterns.index import RuleIndex
 from oncue.store.bus_sql import BusTx, NewDelivery, RuleRecord
 from oncue.store.sql import Tx
+from oncue.store.trace_sql import TracedEvent, TraceTx
+from oncue.tracing import TraceContext, new_trace_id, parse_trace_header
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = ["Accepted", "BusRules", "PutEventsResult", "Router", "entry_from_event"]
@@ -72,6 +78,7 @@ class Accepted:
     event: dict[str, Json]
     envelope: str
     ingested: float
+    trace_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,12 +164,17 @@ class Router:
         owner: str | None = None,
         lease_until: float | None = None,
         leases: Callable[[Target], bool] | None = None,
+        trace: TraceContext | None = None,
+        traced: list[TracedEvent] | None = None,
     ) -> PutEventsResult:
         """PutEvents in ``tx``: the AWS response (per-entry results) and the deliveries made.
 
         Raises :class:`~oncue.errors.InvalidInput` when the whole request is invalid. With
         ``owner`` the deliveries to the targets ``leases`` accepts (all by default) are created
         leased to that dispatcher until ``lease_until``: it delivers them without claiming.
+        ``trace`` is the context of the publisher (the handler or execution it runs in);
+        with ``traced`` the events' trace records are appended there for the caller to write
+        (a dispatcher cycle writes all of its calls' in one statement).
         """
         btx = BusTx(tx)
         checked = validate_entries(entries, allow_aws_sources=allow_aws_sources)
@@ -184,6 +196,8 @@ class Router:
                 lease_until=lease_until,
                 leases=leases,
                 buses=buses,
+                trace=trace,
+                traced=traced,
             )
             if isinstance(outcome, EntryError):
                 results.append(EntryResult(index=result.index, error=outcome))
@@ -204,10 +218,14 @@ class Router:
         lease_until: float | None = None,
         leases: Callable[[Target], bool] | None = None,
         buses: dict[str, BusRules | None] | None = None,
+        trace: TraceContext | None = None,
+        publisher: str | None = None,
+        traced: list[TracedEvent] | None = None,
     ) -> list[Accepted] | EntryError:
-        """Store one valid entry as an event with its deliveries; the entry's error when its
-        bus does not exist. ``buses`` memoises the rules read for earlier entries of the same
-        transaction."""
+        """Store one valid entry as an event with its deliveries, and record it in the trace
+        (``trace``: the publisher's context; ``publisher``: the execution that published it);
+        the entry's error when its bus does not exist. ``buses`` memoises the rules read for
+        earlier entries of the same transaction."""
         try:
             bus = resolve_bus(entry.event_bus_name) if entry.event_bus_name else DEFAULT_BUS
         except InvalidInput as error:
@@ -229,6 +247,22 @@ class Router:
             region=self.region,
             account=self.account,
         )
+        context = parse_trace_header(entry.trace_header) or trace
+        trace_id = context.trace_id if context is not None else new_trace_id()
+        record = TracedEvent(
+            event_id=event_id,
+            trace_id=trace_id,
+            parent_span=context.span_id if context is not None else None,
+            bus=bus,
+            source=entry.source,
+            detail_type=entry.detail_type,
+            publisher=publisher,
+            created=ingested.timestamp(),
+        )
+        if traced is not None:
+            traced.append(record)
+        else:
+            TraceTx(btx.tx).record_events([record])
         matched = self.match(rules, event) if len(rules.index) else []
         if not matched:
             return []
@@ -258,10 +292,11 @@ class Router:
                         event=event,
                         envelope=envelope,
                         ingested=stamp,
+                        trace_id=trace_id,
                     )
                 )
         if made:
-            btx.insert_events([(event_id, bus, envelope, stamp)])
+            btx.insert_events([(event_id, bus, envelope, stamp)], trace_id=trace_id)
             btx.insert_deliveries(a.delivery for a in made)
         return made
 

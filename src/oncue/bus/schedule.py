@@ -69,7 +69,7 @@ Schedule = Rate | Cron | At
 
 
 def parse_schedule(expression: str) -> Schedule:
-    """Validate a schedule expression; :class:`~oncue.errors.InvalidInput` (EventBridge's
+    """Validate a schedule expression; :class:`~oncue.errors.ValidationException` (EventBridge's
     "Parameter ScheduleExpression is not valid.") with the reason otherwise."""
     if len(expression) > MAX_EXPRESSION_LENGTH:
         schedule_invalid(f"the expression is longer than {MAX_EXPRESSION_LENGTH} characters")

@@ -45,11 +45,19 @@ from oncue.bus.naming import (
 from oncue.bus.router import Router
 from oncue.bus.schedule import parse_schedule
 from oncue.bus.targets import MAX_TARGETS_PER_RULE, parse_target, target_document
-from oncue.errors import Conflict, InvalidInput, NotFound, OncueError
+from oncue.errors import (
+    LimitExceededException,
+    ManagedRuleException,
+    OncueError,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 from oncue.patterns.compile import compile_pattern
 from oncue.store.base import Store
 from oncue.store.bus_sql import BusRecord, BusTx, RuleRecord
 from oncue.store.sql import Tx
+from oncue.tracing import current_trace
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = ["RULE_STATES", "EventBus"]
@@ -60,12 +68,12 @@ MAX_PUT_TARGETS: Final = 10
 MAX_REMOVE_TARGETS: Final = 100
 
 
-def _bus_missing(bus: str) -> NotFound:
-    return NotFound(f"Event bus {bus} does not exist.")
+def _bus_missing(bus: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Event bus {bus} does not exist.")
 
 
-def _rule_missing(bus: str, name: str) -> NotFound:
-    return NotFound(f"Rule {name} does not exist on EventBus {bus}.")
+def _rule_missing(bus: str, name: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Rule {name} does not exist on EventBus {bus}.")
 
 
 def _page(token: str | None) -> str:
@@ -73,7 +81,7 @@ def _page(token: str | None) -> str:
         return ""
     after = decode_page_token(token)
     if not isinstance(after, str):
-        raise InvalidInput("The NextToken is not valid.")
+        raise ValidationException("The NextToken is not valid.")
     return after
 
 
@@ -123,12 +131,12 @@ class EventBus:
         check_bus_name(name)
         if "/" in name:
             # Only partner event buses (aws.partner/...) have a slash in their name.
-            raise InvalidInput(f"Event bus name {name} must not contain '/'.")
+            raise ValidationException(f"Event bus name {name} must not contain '/'.")
         _check_description(description)
         now = self.clock.now().timestamp()
         with self._writing() as btx:
             if btx.get_bus(name) is not None:
-                raise Conflict(f"Event bus {name} already exists.")
+                raise ResourceAlreadyExistsException(f"Event bus {name} already exists.")
             btx.insert_bus(
                 BusRecord(
                     name=name,
@@ -176,7 +184,7 @@ class EventBus:
     def delete_event_bus(self, name: str) -> dict[str, Json]:
         check_bus_name(name)
         if name == DEFAULT_BUS:
-            raise InvalidInput("Cannot delete event bus default.")
+            raise ValidationException("Cannot delete event bus default.")
         with self._writing() as btx:
             btx.delete_bus(name)
         return {}
@@ -200,20 +208,24 @@ class EventBus:
         check_rule_name(name)
         bus = resolve_bus(event_bus_name)
         if event_pattern is None and schedule_expression is None:
-            raise InvalidInput("Parameter(s) EventPattern or ScheduleExpression must be specified.")
+            raise ValidationException(
+                "Parameter(s) EventPattern or ScheduleExpression must be specified."
+            )
         if event_pattern is not None:
             if not isinstance(event_pattern, str):
-                raise InvalidInput("EventPattern must be JSON text.")
+                raise ValidationException("EventPattern must be JSON text.")
             compile_pattern(event_pattern)  # PatternError: InvalidEventPatternException
         if schedule_expression is not None:
             if not isinstance(schedule_expression, str):
-                raise InvalidInput("Parameter ScheduleExpression is not valid.")
+                raise ValidationException("Parameter ScheduleExpression is not valid.")
             parse_schedule(schedule_expression)
             if bus != DEFAULT_BUS:
-                raise InvalidInput("ScheduleExpression is supported only on the default event bus.")
+                raise ValidationException(
+                    "ScheduleExpression is supported only on the default event bus."
+                )
         state = state or "ENABLED"
         if state not in RULE_STATES:
-            raise InvalidInput(
+            raise ValidationException(
                 f"1 validation error detected: Value '{state}' at 'state' failed to satisfy "
                 "constraint: Member must satisfy enum value set: [ENABLED, DISABLED]"
             )
@@ -320,7 +332,7 @@ class EventBus:
                 return {}
             _check_managed(rule, None, force=force)
             if btx.target_ids(bus, name):
-                raise Conflict("Rule can't be deleted since it has targets.")
+                raise ValidationException("Rule can't be deleted since it has targets.")
             btx.delete_rule(bus, name)
             self._changed(btx, bus)
         return {}
@@ -336,13 +348,13 @@ class EventBus:
         check_rule_name(rule, "rule")
         bus = resolve_bus(event_bus_name)
         if not isinstance(targets, list | tuple) or not 1 <= len(targets) <= MAX_PUT_TARGETS:
-            raise InvalidInput(
+            raise ValidationException(
                 "1 validation error detected: Value at 'targets' failed to satisfy constraint: "
                 f"Member must have length between 1 and {MAX_PUT_TARGETS}"
             )
         for document in targets:
             if not isinstance(document, Mapping):
-                raise InvalidInput("Each of Targets must be an object.")
+                raise ValidationException("Each of Targets must be an object.")
             check_target_id(document.get("Id"))
         failed: list[Json] = []
         with self._writing() as btx:
@@ -355,7 +367,9 @@ class EventBus:
                     target = parse_target(bus, rule, document)
                     if target.kind == "bus" and target.name == bus:
                         # Each delivery would publish the event on the bus again, forever.
-                        raise InvalidInput(f"The event bus {bus} cannot be a target of its rules.")
+                        raise ValidationException(
+                            f"The event bus {bus} cannot be a target of its rules."
+                        )
                     parsed.append(target)
                 except OncueError as error:
                     failed.append(
@@ -366,7 +380,7 @@ class EventBus:
                         }
                     )
             if len(existing | {t.id for t in parsed}) > MAX_TARGETS_PER_RULE:
-                raise Conflict(
+                raise LimitExceededException(
                     f"The requested resource exceeds the maximum number allowed: a rule has at "
                     f"most {MAX_TARGETS_PER_RULE} targets."
                 )
@@ -386,7 +400,7 @@ class EventBus:
         check_rule_name(rule, "rule")
         bus = resolve_bus(event_bus_name)
         if not isinstance(ids, list | tuple) or not 1 <= len(ids) <= MAX_REMOVE_TARGETS:
-            raise InvalidInput(
+            raise ValidationException(
                 "1 validation error detected: Value at 'ids' failed to satisfy constraint: "
                 f"Member must have length between 1 and {MAX_REMOVE_TARGETS}"
             )
@@ -424,7 +438,9 @@ class EventBus:
     def put_events(self, entries: Json) -> dict[str, Json]:
         """PutEvents: one transaction stores every accepted event with its deliveries."""
         with self.store.transaction() as tx:
-            result = self.router.put_events_in_tx(tx, entries, self.clock.now())
+            result = self.router.put_events_in_tx(
+                tx, entries, self.clock.now(), trace=current_trace()
+            )
         if result.accepted:
             self._notify()
         return result.response
@@ -473,7 +489,7 @@ def _check_description(description: str | None) -> None:
     if description is not None and (
         not isinstance(description, str) or len(description) > MAX_DESCRIPTION
     ):
-        raise InvalidInput(
+        raise ValidationException(
             "1 validation error detected: Value at 'description' failed to satisfy constraint: "
             f"Member must have length less than or equal to {MAX_DESCRIPTION}"
         )
@@ -482,7 +498,7 @@ def _check_description(description: str | None) -> None:
 def _check_managed(rule: RuleRecord, managed_by: str | None, *, force: bool) -> None:
     """A managed rule changes only through its manager, or with Force (ManagedRuleException)."""
     if rule.managed_by is not None and rule.managed_by != managed_by and not force:
-        raise Conflict(
+        raise ManagedRuleException(
             f"Rule {rule.name} is a managed rule (managed by {rule.managed_by}): use Force to "
             "change it."
         )

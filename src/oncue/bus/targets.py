@@ -31,7 +31,7 @@ from typing import Final, Literal
 from oncue.asl.jsonutil import dumps, loads
 from oncue.bus.retry import DeadLetterConfig, RetryPolicy
 from oncue.bus.transform import TargetInput, parse_target_input
-from oncue.errors import InvalidInput
+from oncue.errors import ValidationException
 from oncue.store.bus_sql import TargetRecord
 from oncue.types import Json
 
@@ -103,14 +103,14 @@ class Target:
 
 
 def parse_target(bus: str, rule: str, document: Mapping[str, Json]) -> Target:
-    """Validate one entry of PutTargets' ``Targets``; InvalidInput says what is wrong."""
+    """Validate one entry of PutTargets' ``Targets``; ValidationException says what is wrong."""
     target_id = document.get("Id")
     arn = document.get("Arn")
     if not isinstance(arn, str) or not 1 <= len(arn) <= _MAX_ARN:
-        raise InvalidInput(f"Parameter Arn of target {target_id} is not valid.")
+        raise ValidationException(f"Parameter Arn of target {target_id} is not valid.")
     classified = classify_arn(arn)
     if classified is None:
-        raise InvalidInput(
+        raise ValidationException(
             f"Parameter {arn} is not valid. Reason: oncue delivers to Lambda functions (Python "
             "handlers), state machines, event buses and SQS queues only."
         )

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, NoReturn
 
-from oncue.bus.entries import format_time
 from oncue.bus.jsonpath import EventPath, compile_event_path
-from oncue.errors import InvalidInput
+from oncue.errors import ValidationException
+from oncue.patterns.entries import format_time
 from oncue.types import Json
 
 __all__ = [
@@ -79,7 +79,7 @@ _Form = Literal["json", "string", "text"]
 
 
 def _invalid(message: str) -> NoReturn:
-    raise InvalidInput(message)
+    raise ValidationException(message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

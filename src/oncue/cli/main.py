@@ -6,6 +6,7 @@ aborted), 2 bad definition, input or arguments, with one clear message on stderr
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -139,6 +140,9 @@ def _register_optional_commands() -> None:
     from oncue.cli.pattern_cmd import test_event_pattern
 
     cli.add_command(test_event_pattern)
+    from oncue.cli.trace_cmd import trace
+
+    cli.add_command(trace)
     for command in (
         machines.state_machine,
         executions.start,
@@ -155,6 +159,7 @@ def _register_optional_commands() -> None:
         prune_cmd.prune,
     ):
         cli.add_command(command)
+    cli.add_command(importlib.import_module("oncue.cli.demo_cmd").demo)
 
 
 _register_optional_commands()

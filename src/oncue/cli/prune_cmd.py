@@ -3,7 +3,8 @@
 With ``--archive FILE.jsonl`` each execution is first appended to the file as one JSON line,
 ``{"execution": <DescribeExecution>, "history": [<every event>]}``, and the file is synced to
 disk before the execution is deleted, so a crash never loses an execution that is not in the
-archive. Running executions are never deleted.
+archive. Running executions are never deleted. Trace records (events and delivery attempts,
+:mod:`oncue.tracing`) older than the same cut-off are forgotten too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from oncue.cli.common import api_errors, database_option, duration_option, json_
 from oncue.cli.output import emit_json
 from oncue.engine.control import Control
 from oncue.errors import ExecutionNotFound
+from oncue.store.trace_sql import TraceTx
 from oncue.types import Json
 
 __all__ = ["full_history", "prune"]
@@ -100,15 +102,19 @@ def prune(
             raise click.FileError(archive, error.strerror) from None
         with out:
             archived, deleted = _prune(control, seconds, out)
+    with control.store.transaction() as tx:
+        traced = TraceTx(tx).prune(control.clock.now().timestamp() - seconds)
     if as_json:
-        summary: dict[str, Json] = {"deleted": deleted}
+        summary: dict[str, Json] = {"deleted": deleted, "traceRecordsDeleted": traced}
         if archive:
             summary["archived"] = archived
         emit_json(summary)
-    elif archive:
-        click.echo(f"archived {archived} execution(s) to {archive}; deleted {deleted}")
+        return
+    forgot = f"; forgot {traced} trace record(s)" if traced else ""
+    if archive:
+        click.echo(f"archived {archived} execution(s) to {archive}; deleted {deleted}{forgot}")
     else:
-        click.echo(f"deleted {deleted} execution(s)")
+        click.echo(f"deleted {deleted} execution(s){forgot}")
 
 
 def _prune(control: Control, seconds: float, out: IO[str] | None) -> tuple[int, int]:

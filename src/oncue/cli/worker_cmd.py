@@ -1,4 +1,5 @@
-"""``oncue worker``: run task handlers and advance executions until told to stop.
+"""``oncue worker``: run task handlers, advance executions and deliver the bus's events until
+told to stop (the app's engine worker and bus dispatcher, :meth:`oncue.App.run`).
 
 The worker serves an :class:`oncue.App` named ``module:attribute`` or
 ``path/to/file.py:attribute``, or one built from ``--handlers`` and ``--state-machine``

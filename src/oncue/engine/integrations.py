@@ -6,18 +6,26 @@
   (AWS "Start a new AWS Step Functions state machine execution").
 * ``arn:aws:states:::events:putEvents`` (plain, ``.waitForTaskToken``): the entries go to
   the outbox in the same transaction as the transition that published them, so an event exists
-  if and only if its transition committed (the transactional outbox).
+  if and only if its transition committed (the transactional outbox). They are validated as
+  PutEvents validates them (:mod:`oncue.patterns.entries`), and as in *Add EventBridge events
+  with Step Functions*: "The execution ARN and the state machine ARN are automatically appended
+  to the Resources field of each PutEventsRequestEntry", and "If the response from PutEvents
+  contains a non-zero FailedEntryCount then the Task state fails with the error
+  EventBridge.FailedEntry" (the good entries are still published, as PutEvents publishes them).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from oncue.asl.commands import Event, RunTask, TaskFailed, TaskSubmitted, TaskSucceeded
 from oncue.asl.jsonutil import dumps, loads
 from oncue.asl.resources import ResourceRef
+from oncue.errors import ValidationException
+from oncue.patterns.entries import EntryError, bus_of, validate_entries
 from oncue.store.records import ExecutionRecord
 from oncue.types import Json
 
@@ -113,38 +121,62 @@ def child_result(child: ExecutionRecord) -> Event | None:
 
 
 def put_events(
-    command: RunTask, ref: ResourceRef, now: datetime
+    command: RunTask,
+    ref: ResourceRef,
+    now: datetime,
+    execution: ExecutionRecord,
+    bus_exists: Callable[[str], bool],
 ) -> tuple[list[tuple[str, str]], Event]:
     """The (event id, entry JSON) pairs to store, and the task's response event."""
     params = command.payload if isinstance(command.payload, dict) else {}
     entries = params.get("Entries")
-    if not isinstance(entries, list) or not entries or len(entries) > MAX_PUT_EVENTS_ENTRIES:
-        failure = TaskFailed(
-            task_id=command.task_id,
-            error="EventBridge.ValidationException",
-            cause=f"The events:putEvents parameters must include Entries: an array of 1 to "
-            f"{MAX_PUT_EVENTS_ENTRIES} objects.",
+    documents: list[Json] = []
+    for given in entries if isinstance(entries, list) else ():
+        entry = given
+        if isinstance(given, dict):
+            entry = dict(given)
+            detail = entry.get("Detail")
+            if detail is not None and not isinstance(detail, str):
+                # The optimized integration takes Detail as JSON and serialises it itself.
+                entry["Detail"] = dumps(detail)
+            resources = entry.get("Resources")
+            if resources is None or isinstance(resources, list):
+                entry["Resources"] = [
+                    *(resources or []),
+                    execution.arn,
+                    execution.state_machine_arn,
+                ]
+            entry.setdefault("Time", now.isoformat())
+        documents.append(entry)
+    try:
+        checked = validate_entries(documents if isinstance(entries, list) else entries)
+    except ValidationException as invalid:
+        return [], TaskFailed(
+            task_id=command.task_id, error="EventBridge.ValidationException", cause=str(invalid)
         )
-        return [], failure
     stored: list[tuple[str, str]] = []
     results: list[Json] = []
-    for entry in entries:
-        if not isinstance(entry, dict):
-            return [], TaskFailed(
-                task_id=command.task_id,
-                error="EventBridge.ValidationException",
-                cause="Each entry of Entries must be an object.",
+    failed = 0
+    for result, document in zip(checked, documents, strict=True):
+        error: EntryError | None = result.error
+        if result.entry is not None and not bus_exists(bus_of(result.entry)):
+            error = EntryError(
+                code="ResourceNotFoundException",
+                message=f"Event bus {bus_of(result.entry)} does not exist.",
             )
+        if error is not None:
+            failed += 1
+            results.append(error.to_result())
+            continue
         event_id = str(uuid.uuid4())
-        document = dict(entry)
-        detail = document.get("Detail")
-        if detail is not None and not isinstance(detail, str):
-            # The optimized integration takes Detail as JSON and serialises it itself.
-            document["Detail"] = dumps(detail)
-        document.setdefault("Time", now.isoformat())
         stored.append((event_id, dumps(document)))
         results.append({"EventId": event_id})
-    response: Json = {"Entries": results, "FailedEntryCount": 0}
+    response: dict[str, Json] = {"Entries": results, "FailedEntryCount": failed}
+    if failed:
+        failure = TaskFailed(
+            task_id=command.task_id, error="EventBridge.FailedEntry", cause=dumps(response)
+        )
+        return stored, failure
     if ref.pattern == ".waitForTaskToken":
         return stored, TaskSubmitted(task_id=command.task_id, output=response)
     return stored, TaskSucceeded(task_id=command.task_id, output=response)

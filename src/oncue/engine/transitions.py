@@ -49,8 +49,10 @@ from oncue.engine import integrations
 from oncue.engine.codec import decode_event, encode_event
 from oncue.engine.invoke import Handler, resolve_handler
 from oncue.errors import OncueError, StoreError
+from oncue.store.bus_sql import BusTx
 from oncue.store.records import ExecutionRecord, ExecutionUpdate, NewTask, TaskClaim
 from oncue.store.sql import Tx
+from oncue.tracing import execution_trace
 from oncue.types import Json
 
 __all__ = ["Completion", "Machines", "Outcome", "Transitioner"]
@@ -80,6 +82,8 @@ class Outcome:
     finished: list[str] = field(default_factory=list)
     transitions: int = 0
     messages: int = 0
+    #: Events written to the outbox (an execution's putEvents): the bus relays them.
+    outbox: int = 0
 
 
 class Machines:
@@ -317,9 +321,18 @@ class _Effects:
         ref = parse_resource(command.resource)
         if ref is not None and integrations.is_internal(ref):
             if ref.service == "events":
-                stored, response = integrations.put_events(command, ref, self.now)
+                buses = BusTx(self.tx)
+                stored, response = integrations.put_events(
+                    command,
+                    ref,
+                    self.now,
+                    self.record,
+                    lambda bus: buses.get_bus(bus) is not None,
+                )
                 stamp = self.now.timestamp()
-                self.tx.add_outbox((eid, arn, entry, stamp) for eid, entry in stored)
+                trace = execution_trace(arn, self.record.trace_header).traceparent()
+                self.tx.add_outbox(((eid, arn, entry, stamp) for eid, entry in stored), trace=trace)
+                self.out.outbox += len(stored)
                 return [response]
             return self._start_child(command, ref.pattern)
         info = state.info
@@ -370,6 +383,7 @@ class _Effects:
                     attempt=task.attempt,
                     token=task.token,
                     lease_until=until,
+                    trace_header=self.record.trace_header,
                 )
             )
         else:
@@ -389,6 +403,10 @@ class _Effects:
                 request.name,
                 now=self.now,
                 parent=(self.record.arn, command.task_id, pattern or ""),
+                # A child joins its parent's trace, the parent execution as its parent span.
+                trace_header=execution_trace(
+                    self.record.arn, self.record.trace_header
+                ).traceparent(),
             )
         except OncueError as error:
             # AWS reports a failed API call of an integration as Service.ExceptionName.

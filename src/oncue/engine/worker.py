@@ -3,8 +3,9 @@
 One cycle is one transaction (a group commit): record the results of finished tasks and the
 callbacks their handlers made, fire due timers, and apply every pending inbox message
 (:mod:`oncue.engine.transitions`). After the commit the worker starts the tasks the cycle
-leased to it, at most ``concurrency`` at a time. Store work runs on one dedicated thread, so
-handlers keep running while a cycle commits.
+leased to it, at most ``concurrency`` at a time. The loop itself (store thread, retried
+cycles, idling until the next timer, time skipping, lease renewal, graceful shutdown) is the
+shared :class:`~oncue.cycleloop.CycleLoop`.
 
 Delivery to handlers is at least once: a task is leased (``lease_seconds``, renewed while the
 handler runs); if the worker dies the lease runs out and any worker claims the task again.
@@ -19,14 +20,14 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from datetime import datetime
+from typing import ClassVar
 
 from oncue.asl.commands import Event, TaskFailed, TaskHeartbeat, TaskSubmitted, TaskSucceeded
 from oncue.asl.jsonutil import loads
 from oncue.asl.resources import parse_resource
+from oncue.cycleloop import CycleLoop, Notifier
 from oncue.engine.clock import Clock, SystemClock, VirtualClock
 from oncue.engine.control import Control, start_in_tx
 from oncue.engine.invoke import (
@@ -41,12 +42,12 @@ from oncue.errors import OncueError
 from oncue.store.base import Store
 from oncue.store.records import TaskClaim
 from oncue.store.sql import Tx
+from oncue.tracing import execution_trace, using
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
 __all__ = ["Worker"]
 
 log = logging.getLogger("oncue.worker")
-T = TypeVar("T")
 
 #: A held callback: the task whose handler made it, then token, event and whether it closes.
 _Callback = tuple[tuple[str, str], str, Callable[[str], Event], bool]
@@ -54,7 +55,10 @@ _Callback = tuple[tuple[str, str], str, Callable[[str], Event], bool]
 FINISHED_MEMORY = 100_000
 
 
-class Worker:
+class Worker(CycleLoop[TaskClaim]):
+    #: A cycle the database refused is retried; an engine defect stops the worker.
+    retried_errors: ClassVar[tuple[type[Exception], ...]] = (OncueError, OSError)
+
     def __init__(
         self,
         store: Store,
@@ -72,19 +76,30 @@ class Worker:
         name: str | None = None,
         time_skipping: bool | None = None,
         grace_seconds: float = 5.0,
+        on_outbox: Callable[[], None] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
-        self.store = store
-        self.handlers = dict(handlers)
-        self.clock = clock or SystemClock()
-        #: On shutdown, how long running handlers may take before their tasks are handed back.
-        self.grace_seconds = grace_seconds
-        #: With a virtual clock, jump to the next timer whenever nothing else can happen.
-        self.time_skipping = (
-            isinstance(self.clock, VirtualClock) if time_skipping is None else time_skipping
+        """``on_outbox`` is called after a commit that wrote outbox rows (from any thread):
+        the app wakes its bus dispatcher with it, so an execution's events reach their
+        targets at once instead of at the dispatcher's next poll. ``notifier`` ends an idle
+        wait when another process made work (see :class:`~oncue.cycleloop.CycleLoop`)."""
+        clock = clock or SystemClock()
+        super().__init__(
+            clock=clock,
+            concurrency=concurrency,
+            lease_seconds=lease_seconds,
+            poll_seconds=poll_seconds,
+            grace_seconds=grace_seconds,
+            # With a virtual clock, jump to the next timer whenever nothing else can happen.
+            time_skipping=(
+                isinstance(clock, VirtualClock) if time_skipping is None else time_skipping
+            ),
+            thread_name="oncue-store",
+            notifier=notifier,
         )
-        self.concurrency = concurrency
-        self.lease_seconds = lease_seconds
-        self.poll_seconds = poll_seconds
+        self.store = store
+        self.on_outbox = on_outbox
+        self.handlers = dict(handlers)
         self.batch = batch
         self.offload = offload_sync_handlers
         self.region = region
@@ -101,17 +116,11 @@ class Worker:
             account=account,
             listener=self._heard,
         )
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="oncue-store")
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
         self._completions: list[Completion] = []
         self._starts: list[_StartRequest] = []
         self._activity_signals: dict[str, asyncio.Event] = {}
         self._callbacks: list[_Callback] = []
-        self._queued: list[TaskClaim] = []
-        self._running: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._claim_wanted = True
-        self._stopping = False
         #: Executions that finished while someone may wait for them (cleared by the wait).
         self.finished: OrderedDict[str, None] = OrderedDict()
         self._started_here: set[str] = set()
@@ -121,13 +130,10 @@ class Worker:
 
     # --- plumbing ----------------------------------------------------------------------
 
-    async def db(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run store work on the store thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, lambda: function(*args, **kwargs))
-
     def _heard(self, outcome: Outcome) -> None:
         """A control operation (any thread) ran transitions: pick up their tasks."""
+        if outcome.outbox and self.on_outbox is not None:
+            self.on_outbox()
         loop = self._loop
         if loop is None:
             # Not running yet: the tasks leased to this worker start when it runs.
@@ -161,8 +167,8 @@ class Worker:
             await asyncio.wait_for(signal.wait(), timeout)
 
     def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        """Something for the next cycle is waiting (call on the loop or from any thread)."""
+        self._poke()
 
     def _finished(self, arn: str) -> None:
         started_here = arn in self._started_here
@@ -195,39 +201,21 @@ class Worker:
         await waiter
 
     async def start_execution(
-        self, state_machine_arn: str, input_text: str, name: str | None = None
+        self,
+        state_machine_arn: str,
+        input_text: str,
+        name: str | None = None,
+        trace_header: str | None = None,
     ) -> str:
         """StartExecution in the next cycle's transaction (a group commit); the ARN."""
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._starts.append(_StartRequest(state_machine_arn, input_text, name, future))
+        request = _StartRequest(state_machine_arn, input_text, name, future)
+        request.trace_header = trace_header
+        self._starts.append(request)
         self.wake()
         return await future
 
     # --- the loop ----------------------------------------------------------------------
-
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Run until ``stop`` is set (or the task is cancelled), then shut down gracefully."""
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        stop = stop or asyncio.Event()
-        renewer = asyncio.create_task(self._renew_leases())
-        try:
-            while not stop.is_set():
-                try:
-                    busy = await self._cycle()
-                except (OncueError, OSError) as error:
-                    # The database refused the cycle (locked too long, disk full...): its
-                    # work is still in memory or in the inbox; try again shortly.
-                    log.error("a worker cycle failed, retrying: %s", error)
-                    await asyncio.sleep(min(self.poll_seconds, 0.5))
-                    continue
-                if busy:
-                    await asyncio.sleep(0)
-                    continue
-                await self._idle(stop)
-        finally:
-            renewer.cancel()
-            await self._shutdown()
 
     async def _cycle(self) -> bool:
         completions, self._completions = self._completions, []
@@ -235,7 +223,7 @@ class Worker:
         starts, self._starts = self._starts, []
         claim = self._claim_wanted
         self._claim_wanted = False
-        capacity = max(0, self.concurrency * 2 - len(self._running) - len(self._queued))
+        capacity = self.room()
         now = self.clock.now()
         try:
             outcome, claimed = await self.db(
@@ -259,6 +247,8 @@ class Worker:
                 request.future.set_result(request.arn)
         self.stats["cycles"] += 1
         self.stats["transitions"] += outcome.transitions
+        if outcome.outbox and self.on_outbox is not None:
+            self.on_outbox()
         self._signal_activities(outcome)
         self._queued.extend(outcome.run)
         self._queued.extend(claimed)
@@ -290,7 +280,12 @@ class Worker:
                 try:
                     with tx.savepoint():
                         record = start_in_tx(
-                            tx, request.machine, request.input, request.name, now=now
+                            tx,
+                            request.machine,
+                            request.input,
+                            request.name,
+                            now=now,
+                            trace_header=request.trace_header,
                         )
                 except OncueError as error:
                     request.error = error
@@ -310,57 +305,28 @@ class Worker:
                 )
             return outcome, claimed
 
-    async def _idle(self, stop: asyncio.Event) -> None:
-        assert self._wake is not None
-        self._wake.clear()
-        if self._completions or self._callbacks or self._starts:
-            return
-        due = await self.db(self._next_timer)
-        now = self.clock.now()
-        if self.time_skipping and due is not None and not self._running:
-            # Time skipping: nothing runs, so jump to the next timer instead of sleeping.
-            await self.clock.sleep_until(datetime.fromtimestamp(due, UTC))
-            return
-        delay = self.poll_seconds
-        if due is not None:
-            delay = min(delay, max(0.0, due - now.timestamp()))
-        stopper = asyncio.ensure_future(stop.wait())
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({stopper, waker}, timeout=delay, return_when="FIRST_COMPLETED")
-        finally:
-            stopper.cancel()
-            waker.cancel()
-        if not self._wake.is_set():
-            self._claim_wanted = True  # a poll: tasks other processes created, expired leases
+    def _pending(self) -> bool:
+        return bool(self._completions or self._callbacks or self._starts)
 
-    def _next_timer(self) -> float | None:
+    def _look(self) -> None:
+        self._claim_wanted = True  # tasks other processes created, expired leases
+
+    def _next_due(self) -> float | None:
         with self.store.read() as tx:
             return tx.next_timer()
 
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            if self._running or self._queued:
-                until = self.clock.now().timestamp() + self.lease_seconds
-                await self.db(self._renew, until)
+    async def _renew(self) -> None:
+        if self._running or self._queued:
+            until = self.clock.now().timestamp() + self.lease_seconds
+            await self.db(self._renew_tx, until)
 
-    def _renew(self, until: float) -> None:
+    def _renew_tx(self, until: float) -> None:
         with self.store.transaction() as tx:
             tx.renew_leases(self.owner, until)
 
-    async def _shutdown(self) -> None:
-        """Let running handlers finish briefly, record their results, hand the rest back."""
-        self._stopping = True
-        if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=self.grace_seconds)
-        for task in self._running.values():
-            task.cancel()
-        self._queued.clear()
+    async def _final(self) -> None:
         with contextlib.suppress(Exception):
             await self.db(self._final_commit)
-        self._thread.shutdown(wait=True)
-        self._loop = None
 
     def _final_commit(self) -> None:
         completions, self._completions = self._completions, []
@@ -383,50 +349,42 @@ class Worker:
 
     # --- tasks -------------------------------------------------------------------------
 
-    def _start_queued(self) -> None:
-        while self._queued and len(self._running) < self.concurrency and not self._stopping:
-            claim = self._queued.pop(0)
-            key = (claim.execution_arn, claim.task_id)
-            if key in self._running:
-                continue
-            self._running[key] = asyncio.create_task(self._run_task(claim))
+    def _key(self, work: TaskClaim) -> Hashable:
+        return (work.execution_arn, work.task_id)
 
-    async def _run_task(self, claim: TaskClaim) -> None:
+    async def _execute(self, claim: TaskClaim) -> None:
         key = (claim.execution_arn, claim.task_id)
         callbacks = _HeldCallbacks(self, claim.token)
-        try:
-            resolved = resolve_handler(
-                claim.resource, loads(claim.payload), self.handlers, self.region, self.account
-            )
-            context = TaskContext(
-                execution_arn=claim.execution_arn,
-                state_name=claim.state_name,
-                attempt=claim.attempt,
-                idempotency_key=f"{claim.execution_arn}/{claim.task_id}",
-                task_token=claim.token,
-                request_id=request_id_for(claim.execution_arn, claim.task_id),
-                _callbacks=callbacks,
-            )
+        resolved = resolve_handler(
+            claim.resource, loads(claim.payload), self.handlers, self.region, self.account
+        )
+        context = TaskContext(
+            execution_arn=claim.execution_arn,
+            state_name=claim.state_name,
+            attempt=claim.attempt,
+            idempotency_key=f"{claim.execution_arn}/{claim.task_id}",
+            task_token=claim.token,
+            request_id=request_id_for(claim.execution_arn, claim.task_id),
+            _callbacks=callbacks,
+        )
+        # What the handler publishes or starts through the app joins the execution's trace.
+        with using(execution_trace(claim.execution_arn, claim.trace_header)):
             outcome = await call_handler(resolved, context, offload=self.offload)
-            if outcome.failed:
-                event: Event = TaskFailed(
-                    task_id=claim.task_id, error=outcome.error, cause=outcome.cause
-                )
-            elif _waits(claim.resource):
-                event = TaskSubmitted(task_id=claim.task_id, output=outcome.output)
-            else:
-                event = TaskSucceeded(task_id=claim.task_id, output=outcome.output)
-            self.stats["tasks"] += 1
-            self._completions.append(Completion(claim.execution_arn, claim.task_id, event))
-            self._callbacks.extend(callbacks.release(key))
-        finally:
-            self._running.pop(key, None)
-            self._start_queued()
-            self.wake()
+        if outcome.failed:
+            event: Event = TaskFailed(
+                task_id=claim.task_id, error=outcome.error, cause=outcome.cause
+            )
+        elif _waits(claim.resource):
+            event = TaskSubmitted(task_id=claim.task_id, output=outcome.output)
+        else:
+            event = TaskSucceeded(task_id=claim.task_id, output=outcome.output)
+        self.stats["tasks"] += 1
+        self._completions.append(Completion(claim.execution_arn, claim.task_id, event))
+        self._callbacks.extend(callbacks.release(key))
 
 
 class _StartRequest:
-    __slots__ = ("arn", "error", "future", "input", "machine", "name")
+    __slots__ = ("arn", "error", "future", "input", "machine", "name", "trace_header")
 
     def __init__(
         self, machine: str, input: str, name: str | None, future: asyncio.Future[str]
@@ -437,6 +395,7 @@ class _StartRequest:
         self.future = future
         self.arn = ""
         self.error: OncueError | None = None
+        self.trace_header: str | None = None
 
 
 def _waits(resource: str) -> bool:

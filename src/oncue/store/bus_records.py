@@ -96,6 +96,8 @@ class DeliveryClaim:
     envelope: str
     ingested: float
     lease_until: float
+    #: The event's trace id ("" when it has none: stored before tracing).
+    trace_id: str = ""
 
     @property
     def key(self) -> DeliveryKey:

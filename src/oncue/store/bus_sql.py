@@ -179,15 +179,25 @@ class BusTx:
 
     # --- events and deliveries ---------------------------------------------------------
 
-    def insert_events(self, rows: Iterable[tuple[str, str, str, float]]) -> None:
-        """(event id, bus, envelope JSON, ingestion time)."""
+    def insert_events(
+        self, rows: Iterable[tuple[str, str, str, float]], *, trace_id: str | None = None
+    ) -> None:
+        """(event id, bus, envelope JSON, ingestion time); ``trace_id``: their trace."""
         self.tx.many(
-            "INSERT INTO bus_events (id, bus, envelope, ingested) VALUES (?, ?, ?, ?)", rows
+            "INSERT INTO bus_events (id, bus, envelope, ingested, trace_id) VALUES (?, ?, ?, ?, ?)",
+            [(*row, trace_id) for row in rows],
         )
 
-    def ensure_event(self, event_id: str, bus: str, envelope: str, ingested: float) -> None:
+    def ensure_event(
+        self,
+        event_id: str,
+        bus: str,
+        envelope: str,
+        ingested: float,
+        trace_id: str | None = None,
+    ) -> None:
         if self.tx.one("SELECT 1 FROM bus_events WHERE id = ?", (event_id,)) is None:
-            self.insert_events([(event_id, bus, envelope, ingested)])
+            self.insert_events([(event_id, bus, envelope, ingested)], trace_id=trace_id)
 
     def insert_deliveries(self, rows: Iterable[NewDelivery]) -> None:
         self.tx.many(
@@ -228,7 +238,7 @@ class BusTx:
         handler_marks = ", ".join("?" * len(handlers)) or "NULL"
         rows = self.tx.all(
             "SELECT d.event_id, d.rule, d.target_id, d.bus, d.kind, d.target, d.attempt, "
-            "e.envelope, e.ingested FROM bus_deliveries d JOIN bus_events e "
+            "e.envelope, e.ingested, e.trace_id FROM bus_deliveries d JOIN bus_events e "
             "ON e.id = d.event_id WHERE d.due <= ? AND (d.lease_until IS NULL "
             f"OR d.lease_until < ?) AND (d.kind IN ({kind_marks}) OR (d.kind = 'handler' "
             f"AND d.target IN ({handler_marks}))) ORDER BY d.due LIMIT ?",
@@ -251,6 +261,7 @@ class BusTx:
                 envelope=r[7],
                 ingested=r[8],
                 lease_until=until,
+                trace_id=r[9] or "",
             )
             for r in rows
         ]

@@ -145,6 +145,8 @@ class TaskClaim:
     attempt: int
     token: str | None
     lease_until: float
+    #: The execution's trace header (oncue.tracing): its handler runs in that trace.
+    trace_header: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,6 +179,8 @@ class OutboxEntry:
     execution_arn: str
     entry: str
     created: float
+    #: The publishing execution's traceparent (oncue.tracing).
+    trace: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

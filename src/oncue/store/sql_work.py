@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from oncue.store.records import Message, NewTask, OutboxEntry, TaskClaim, TokenRecord
@@ -144,8 +145,9 @@ class WorkStatements(TxBase):
             return []
         marks = ", ".join("?" * len(targets))
         rows = self.all(
-            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE kind = 'handler' AND target IN ({marks}) "
-            "AND (lease_until IS NULL OR lease_until < ?) LIMIT ?",
+            f"SELECT {_TASK_COLUMNS}, (SELECT e.trace_header FROM executions e "
+            "WHERE e.arn = tasks.execution_arn) FROM tasks WHERE kind = 'handler' "
+            f"AND target IN ({marks}) AND (lease_until IS NULL OR lease_until < ?) LIMIT ?",
             [*targets, now, limit],
         )
         claims = []
@@ -155,7 +157,7 @@ class WorkStatements(TxBase):
                 "AND task_id = ?",
                 (owner, until, row[0], row[1]),
             )
-            claims.append(_claim([*row[:9], until]))
+            claims.append(replace(_claim([*row[:9], until]), trace_header=row[10]))
         return claims
 
     def claim_activity_task(self, activity_arn: str, owner: str) -> TaskClaim | None:
@@ -210,20 +212,27 @@ class WorkStatements(TxBase):
 
     # --- outbox ------------------------------------------------------------------------
 
-    def add_outbox(self, rows: Iterable[tuple[str, str, str, float]]) -> None:
-        """(event_id, execution_arn, entry JSON, created)."""
+    def add_outbox(
+        self, rows: Iterable[tuple[str, str, str, float]], *, trace: str | None = None
+    ) -> None:
+        """(event_id, execution_arn, entry JSON, created); ``trace``: the publisher's
+        traceparent."""
         self.many(
-            "INSERT INTO outbox (event_id, execution_arn, entry, created) VALUES (?, ?, ?, ?)",
-            rows,
+            "INSERT INTO outbox (event_id, execution_arn, entry, created, trace) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(*row, trace) for row in rows],
         )
 
     def take_outbox(self, limit: int) -> list[OutboxEntry]:
         rows = self.all(
-            "SELECT id, event_id, execution_arn, entry, created FROM outbox ORDER BY id LIMIT ?",
+            "SELECT id, event_id, execution_arn, entry, created, trace FROM outbox "
+            "ORDER BY id LIMIT ?",
             (limit,),
         )
         return [
-            OutboxEntry(id=r[0], event_id=r[1], execution_arn=r[2], entry=r[3], created=r[4])
+            OutboxEntry(
+                id=r[0], event_id=r[1], execution_arn=r[2], entry=r[3], created=r[4], trace=r[5]
+            )
             for r in rows
         ]
 

@@ -37,6 +37,7 @@ from oncue.engine.registry import (
 from oncue.engine.worker import Worker
 from oncue.errors import InvalidInput, StateMachineNotFound
 from oncue.store import DEFAULT_DATABASE_URL, Store, open_store
+from oncue.store.notifier import StoreNotifier
 from oncue.store.sql import Tx
 from oncue.tracing import current_trace
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, MAX_PAYLOAD_BYTES, Json
@@ -260,6 +261,8 @@ class App:
                 region=self.region,
                 account=self.account,
                 on_outbox=self._wake_dispatcher,
+                # Woken when another process commits work (PostgreSQL's LISTEN/NOTIFY).
+                notifier=StoreNotifier(self.store, "engine"),
                 **self._options,
             )
         return self._worker
@@ -283,6 +286,7 @@ class App:
                 region=self.region,
                 account=self.account,
                 on_started=self.worker.wake,
+                notifier=StoreNotifier(self.store, "bus"),
             )
         return self._dispatcher
 

@@ -13,16 +13,22 @@ from oncue.errors import StoreError
 from oncue.store import ExecutionRecord, ExecutionUpdate, NewTask, Store, open_store
 from oncue.store.schema import MIGRATIONS
 
-BACKENDS = ["sqlite-file", "sqlite-memory"]
+BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql"]
+
+
+def backend_url(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a fresh, empty store of the named backend."""
+    if name == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))  # skips without PostgreSQL
+    return {
+        "sqlite-file": f"sqlite:///{tmp_path / 'contract.db'}",
+        "sqlite-memory": "sqlite://:memory:",
+    }[name]
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = {
-        "sqlite-file": f"sqlite:///{tmp_path / 'contract.db'}",
-        "sqlite-memory": "sqlite://:memory:",
-    }[request.param]
-    opened = open_store(url)
+    opened = open_store(backend_url(request.param, request, tmp_path))
     yield opened
     opened.close()
 
@@ -80,6 +86,9 @@ def test_updates_are_fenced_by_version(store: Store) -> None:
 
 def test_messages_come_back_in_order_and_once(store: Store) -> None:
     with store.transaction() as tx:
+        # Messages belong to executions: a store may claim a message through its execution.
+        tx.insert_execution(execution("arn:e:1"))
+        tx.insert_execution(execution("arn:e:2"))
         tx.add_messages([("arn:e:1", "a"), ("arn:e:2", "b"), ("arn:e:1", "c")])
     with store.transaction() as tx:
         taken = tx.take_messages(10)
@@ -92,6 +101,8 @@ def test_messages_come_back_in_order_and_once(store: Store) -> None:
 
 def test_timers_fire_by_due_time(store: Store) -> None:
     with store.transaction() as tx:
+        tx.insert_execution(execution("arn:e:1"))
+        tx.insert_execution(execution("arn:e:2"))
         tx.add_timers([("arn:e:1", "t1", 50.0), ("arn:e:1", "t2", 10.0), ("arn:e:2", "t3", 99.0)])
         assert tx.next_timer() == 10.0
         assert tx.due_timers(60.0, 10) == [("arn:e:1", "t2"), ("arn:e:1", "t1")]
@@ -126,6 +137,7 @@ def test_leases_are_renewed_and_released(store: Store) -> None:
 
 def test_activity_tasks_go_to_one_poller_oldest_first(store: Store) -> None:
     with store.transaction() as tx:
+        tx.insert_execution(execution("arn:e:1"))
         tx.add_tasks([task("old", kind="activity", target="arn:act", token="t1")], now=1.0)
         tx.add_tasks([task("new", kind="activity", target="arn:act", token="t2")], now=2.0)
         first = tx.claim_activity_task("arn:act", "p1")

@@ -1,8 +1,9 @@
 """The workflow and handlers of the crash tests, and the worker process they kill.
 
-Run as a script (``python crash_app.py DB_PATH EFFECTS_PATH [LATENCY]``) it opens the SQLite
-file, runs an :class:`oncue.app.App` worker with short leases and prints ``READY`` once the
-worker loop runs; SIGTERM stops it gracefully (exit 0), SIGKILL is what the tests send.
+Run as a script (``python crash_app.py DB_PATH_OR_URL EFFECTS_PATH [LATENCY]``) it opens the
+SQLite file (or the database a ``postgresql://`` URL names), runs an :class:`oncue.app.App`
+worker with short leases and prints ``READY`` once the worker loop runs; SIGTERM stops it
+gracefully (exit 0), SIGKILL is what the tests send.
 
 Every handler appends ``TIME PID IDEMPOTENCY_KEY`` to the effects file (one ``os.write`` on
 an ``O_APPEND`` descriptor, then ``fsync``) before it returns, so the file is the record of
@@ -276,9 +277,13 @@ def file_recorder(path: str) -> Callable[[str], None]:
 def make_app(
     database_path: str, record: Callable[[str], None] | None = None, *, latency: float = 0.0
 ) -> App:
-    """An App over the file; without ``record`` it has no handlers (a pure client)."""
+    """An App over the file (or a database URL); without ``record`` it has no handlers
+    (a pure client)."""
+    url = database_path
+    if "://" not in url:
+        url = f"sqlite:///{os.path.abspath(database_path)}"
     app = App(
-        f"sqlite:///{os.path.abspath(database_path)}",
+        url,
         lease_seconds=LEASE_SECONDS,
         poll_seconds=POLL_SECONDS,
         # A client without handlers must leave tasks for the worker process, not fail them.

@@ -110,9 +110,9 @@ class Child:
 
 @dataclass(slots=True)
 class Workers:
-    """Spawns worker processes on one database; none outlives the test."""
+    """Spawns worker processes on one database (a file, or a URL); none outlives the test."""
 
-    db: Path
+    db: Path | str
     effects: Path
     logs: Path
     started: list[Child] = field(default_factory=list)

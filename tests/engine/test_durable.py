@@ -1,9 +1,12 @@
-"""The durable engine end to end on a real SQLite file: API semantics and errors."""
+"""The durable engine end to end on a real database: API semantics and errors.
+
+Every test runs on a SQLite file and on PostgreSQL (a schema of its own; skipped without a
+server, failed with ONCUE_REQUIRE_SERVICES=1).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +29,7 @@ from oncue.errors import (
     TaskDoesNotExist,
     TaskTimedOut,
 )
+from oncue.store import open_store
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,20 +39,51 @@ def task(name: str, **rest: Any) -> dict[str, Any]:
     return {"Type": "Task", "Resource": LAMBDA + name, **rest}
 
 
-def counts(path: Path) -> dict[str, int]:
-    """Row counts of every table: 'nothing changed' is checked against these."""
-    with sqlite3.connect(path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+class Database:
+    """The database a test runs on, and plain SQL against it (``?`` placeholders)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        store = open_store(self.url)
+        try:
+            with store.transaction() as tx:
+                return [tuple(row) for row in tx.all(sql, params)]
+        finally:
+            store.close()
+
+    def execute(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
+        store = open_store(self.url)
+        try:
+            with store.transaction() as tx:
+                for sql, params in statements:
+                    tx.run(sql, params)
+        finally:
+            store.close()
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of every table: 'nothing changed' is checked against these."""
+        if self.url.startswith("sqlite"):
+            listing = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            listing = (
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            )
+        tables = [row[0] for row in self.rows(listing)]
+        return {t: self.rows(f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables}
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "oncue.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    if request.param == "postgresql":
+        return Database(str(request.getfixturevalue("postgres_url")))
+    return Database(f"sqlite:///{tmp_path / 'oncue.db'}")
 
 
-def make_app(db: Path, clock: VirtualClock | None = None, **kw: Any) -> App:
-    app = App(f"sqlite:///{db}", clock=clock or VirtualClock(START), poll_seconds=0.05, **kw)
+def make_app(db: Database, clock: VirtualClock | None = None, **kw: Any) -> App:
+    app = App(db.url, clock=clock or VirtualClock(START), poll_seconds=0.05, **kw)
 
     @app.handler
     def double(event: Any) -> Any:
@@ -62,7 +97,7 @@ def make_app(db: Path, clock: VirtualClock | None = None, **kw: Any) -> App:
 
 
 @pytest.fixture
-async def app(db: Path) -> AsyncIterator[App]:
+async def app(db: Database) -> AsyncIterator[App]:
     app = make_app(db)
     app.state_machine("double", {"StartAt": "D", "States": {"D": task("double", End=True)}})
     async with app:
@@ -90,7 +125,7 @@ async def test_start_runs_to_completion_and_describe_shows_aws_fields(app: App) 
     assert events[-1]["type"] == "ExecutionSucceeded"
 
 
-async def test_name_idempotency_follows_aws(app: App, db: Path) -> None:
+async def test_name_idempotency_follows_aws(app: App, db: Database) -> None:
     app.state_machine(
         "waits", {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 99999, "End": True}}}
     )
@@ -99,19 +134,19 @@ async def test_name_idempotency_follows_aws(app: App, db: Path) -> None:
     first = await call(app, app.control.start_execution, arn, '{"a":1}', "same")
     again = await call(app, app.control.start_execution, arn, '{"a":1}', "same")
     assert again == first  # same name, same input, still running: the same execution
-    before = counts(db)
+    before = db.counts()
     with pytest.raises(ExecutionAlreadyExists):
         await call(app, app.control.start_execution, arn, '{"a":2}', "same")
-    assert counts(db) == before
+    assert db.counts() == before
     done = await app.execute("double", {"v": 1}, name="done")
     assert done["status"] == "SUCCEEDED"
     with pytest.raises(ExecutionAlreadyExists):
         await call(app, app.control.start_execution, app.arn("double"), '{"v":1}', "done")
 
 
-async def test_bad_requests_leave_the_database_as_it_was(app: App, db: Path) -> None:
+async def test_bad_requests_leave_the_database_as_it_was(app: App, db: Database) -> None:
     arn = app.arn("double")
-    before = counts(db)
+    before = db.counts()
     with pytest.raises(InvalidInput, match="256 KiB"):
         await app.start_execution("double", {"blob": "x" * 300_000})
     with pytest.raises(InvalidInput, match="not valid JSON"):
@@ -132,7 +167,7 @@ async def test_bad_requests_leave_the_database_as_it_was(app: App, db: Path) -> 
     for token, error in (("garbage", InvalidToken), ("0" * 64, TaskDoesNotExist)):
         with pytest.raises(error):
             await call(app, app.control.send_task_success, token, "{}")
-    assert counts(db) == before
+    assert db.counts() == before
 
 
 async def test_list_filters_and_pages(app: App) -> None:
@@ -205,7 +240,7 @@ async def test_a_long_wait_takes_no_time_with_the_virtual_clock(app: App) -> Non
     assert result["stopDate"] - result["startDate"] == pytest.approx(31_536_000, abs=1)
 
 
-async def test_timers_survive_a_restart_and_overdue_ones_fire_at_once(db: Path) -> None:
+async def test_timers_survive_a_restart_and_overdue_ones_fire_at_once(db: Database) -> None:
     clock = VirtualClock(START)
     definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}
     first = make_app(db, clock)
@@ -223,8 +258,8 @@ async def test_timers_survive_a_restart_and_overdue_ones_fire_at_once(db: Path) 
     assert result["stopDate"] == pytest.approx(START.replace(hour=2).timestamp())
 
 
-async def test_a_short_wait_in_real_time(db: Path) -> None:
-    app = App(f"sqlite:///{db}", poll_seconds=0.05)
+async def test_a_short_wait_in_real_time(db: Database) -> None:
+    app = App(db.url, poll_seconds=0.05)
     app.state_machine(
         "short", {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}}
     )
@@ -237,7 +272,7 @@ async def test_a_short_wait_in_real_time(db: Path) -> None:
     assert 0.9 <= took < 3.0
 
 
-async def test_task_timeout_fires_on_a_durable_timer(db: Path) -> None:
+async def test_task_timeout_fires_on_a_durable_timer(db: Database) -> None:
     app = make_app(db, grace_seconds=0.1)
 
     @app.handler
@@ -282,7 +317,7 @@ async def test_stop_aborts_with_error_and_cause(app: App) -> None:
     assert sum(e["type"] == "ExecutionAborted" for e in history) == 1
 
 
-async def test_redrive_reruns_only_the_failed_state(db: Path) -> None:
+async def test_redrive_reruns_only_the_failed_state(db: Database) -> None:
     app = make_app(db)
     calls: list[str] = []
     healthy = False
@@ -327,7 +362,7 @@ async def test_redrive_reruns_only_the_failed_state(db: Path) -> None:
 # --- callbacks and activities ---------------------------------------------------------
 
 
-async def test_task_token_callbacks_and_their_errors(db: Path) -> None:
+async def test_task_token_callbacks_and_their_errors(db: Database) -> None:
     app = make_app(db, time_skipping=False)  # the heartbeat timer must not be skipped to
     tokens: asyncio.Queue[str] = asyncio.Queue()
 
@@ -438,7 +473,7 @@ async def test_a_failed_child_fails_the_parent_task(app: App) -> None:
     assert '"Status":"FAILED"' in result["cause"]
 
 
-async def test_put_events_writes_the_outbox_in_the_transition(app: App, db: Path) -> None:
+async def test_put_events_writes_the_outbox_in_the_transition(app: App, db: Database) -> None:
     app.state_machine(
         "publish",
         {
@@ -462,13 +497,27 @@ async def test_put_events_writes_the_outbox_in_the_transition(app: App, db: Path
         },
     )
     await call(app, app.deploy)
+    queue = f"arn:aws:sqs:{app.region}:{app.account}:published"
+    await call(app, app.events.put_rule, "capture", event_pattern='{"source": ["orders"]}')
+    await call(app, app.events.put_targets, "capture", [{"Id": "q", "Arn": queue}])
     result = await app.execute("publish", {"id": "o-1"})
     output = __import__("json").loads(result["output"])
     assert output["FailedEntryCount"] == 0
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT event_id, entry FROM outbox").fetchall()
-    assert [r[0] for r in rows] == [output["Entries"][0]["EventId"]]
-    assert '"Detail":"{\\"id\\":\\"o-1\\"}"' in rows[0][1]
+    # The running app relays the outbox row onto the bus (the row leaves the outbox in the
+    # relay's transaction) and the rule's queue target receives the event with the id the
+    # task reported, once.
+    messages: list[Any] = []
+    for _ in range(200):
+        received = await call(app, app.events.receive_messages, "published", 10)
+        messages += received["Messages"]
+        if messages:
+            break
+        await asyncio.sleep(0.02)
+    assert len(messages) == 1
+    envelope = __import__("json").loads(messages[0]["Body"])
+    assert envelope["id"] == output["Entries"][0]["EventId"]
+    assert envelope["detail"] == {"id": "o-1"}
+    assert db.rows("SELECT COUNT(*) FROM outbox") == [(0,)]
 
 
 # --- state machines ------------------------------------------------------------------
@@ -515,7 +564,7 @@ async def test_versions_and_running_executions_keep_their_definition(app: App) -
     ]
 
 
-async def test_retention_deletes_finished_executions_only(db: Path) -> None:
+async def test_retention_deletes_finished_executions_only(db: Database) -> None:
     clock = VirtualClock(START)
     app = make_app(db, clock, time_skipping=False)
     app.state_machine("double", {"StartAt": "D", "States": {"D": task("double", End=True)}})
@@ -533,13 +582,7 @@ async def test_retention_deletes_finished_executions_only(db: Path) -> None:
         with pytest.raises(ExecutionNotFound):
             await call(app, app.control.describe_execution, done[0]["executionArn"])
         assert (await call(app, app.control.describe_execution, running))["status"] == "RUNNING"
-    with sqlite3.connect(db) as conn:
-        assert (
-            conn.execute(
-                "SELECT COUNT(*) FROM history WHERE execution_arn <> ?", (running,)
-            ).fetchone()[0]
-            == 0
-        )
+    assert db.rows("SELECT COUNT(*) FROM history WHERE execution_arn <> ?", (running,)) == [(0,)]
 
 
 async def test_get_activity_task_long_polls_until_a_task_arrives(app: App) -> None:
@@ -563,22 +606,23 @@ async def test_get_activity_task_long_polls_until_a_task_arrives(app: App) -> No
     assert (result["status"], result["error"], result["cause"]) == ("FAILED", "Broken", "no tape")
 
 
-async def test_an_engine_defect_fails_one_execution_not_the_worker(app: App, db: Path) -> None:
+async def test_an_engine_defect_fails_one_execution_not_the_worker(app: App, db: Database) -> None:
     arn = await app.start_execution("double", {"v": 1}, name="victim")
     await app.wait(arn)
     # A corrupt stored state, as a defect would leave it: the execution it belongs to fails
     # with States.Runtime, and the worker goes on with the others.
-    with sqlite3.connect(db) as conn:
-        conn.execute(
+    db.execute(
+        (
             "INSERT INTO executions (arn, name, state_machine_arn, revision_id, status, input,"
             " start_date, version, state) SELECT arn || '-x', name || '-x', state_machine_arn,"
             " revision_id, 'RUNNING', input, start_date, 1, ? FROM executions WHERE name = ?",
             ('{"v": 1, "broken": true}', "victim"),
-        )
-        conn.execute(
+        ),
+        (
             "INSERT INTO inbox (execution_arn, body) VALUES (?, ?)",
             (arn + "-x", '{"type": "TimerFired", "timer_id": "t"}'),
-        )
+        ),
+    )
     app.worker.wake()
     after = await app.execute("double", {"v": 3}, name="after")
     assert after["output"] == '{"v":6}'

@@ -64,7 +64,7 @@ database_option = click.option(
     default=DEFAULT_DATABASE_URL,
     show_default=True,
     show_envvar=True,
-    help="The database: sqlite:///PATH.",
+    help="The database: sqlite:///PATH, or postgresql://USER@HOST/DATABASE to share it.",
 )
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the raw Step Functions API response (JSON)."

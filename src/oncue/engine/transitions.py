@@ -267,8 +267,7 @@ class Transitioner:
             redrive_count=state.info.redrive_count,
             redrive_date=record.redrive_date,
         )
-        if tx.update_executions([update]) != 1:
-            raise StoreError(f"the execution {record.arn} changed under this transition")
+        tx.fence_executions([update])
         tx.append_history([(record.arn, history[0]["id"], history[-1]["id"], dumps(history))])
         self._states[record.arn] = (record.version + 1, state)
         if len(self._states) > STATE_CACHE_SIZE:

@@ -1,8 +1,9 @@
 """Storage adapters: the engine's tables behind one small interface.
 
 :func:`open_store` picks the backend from a URL (``ONCUE_DATABASE_URL``):
-``sqlite:///oncue.db`` (the default, embedded), ``sqlite://:memory:``; PostgreSQL arrives
-with the scale-out backend.
+``sqlite:///oncue.db`` (the default, embedded), ``sqlite://:memory:``, or
+``postgresql://user@host/db`` for scale-out (many worker and API processes on one database;
+see docs/scale-out.md). The PostgreSQL driver is imported only when such a URL is opened.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def open_store(url: str | None = None) -> Store:
     if url.startswith("sqlite:"):
         return SQLiteStore(url)
     scheme = url.split(":", 1)[0]
+    if scheme in ("postgresql", "postgres"):
+        from oncue.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise StoreError(
-        f"unsupported database URL scheme {scheme!r} in ONCUE_DATABASE_URL; expected sqlite:///PATH"
+        f"unsupported database URL scheme {scheme!r} in ONCUE_DATABASE_URL; expected "
+        "sqlite:///PATH or postgresql://USER@HOST/DATABASE"
     )

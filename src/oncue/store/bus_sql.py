@@ -241,7 +241,7 @@ class BusTx:
             "e.envelope, e.ingested, e.trace_id FROM bus_deliveries d JOIN bus_events e "
             "ON e.id = d.event_id WHERE d.due <= ? AND (d.lease_until IS NULL "
             f"OR d.lease_until < ?) AND (d.kind IN ({kind_marks}) OR (d.kind = 'handler' "
-            f"AND d.target IN ({handler_marks}))) ORDER BY d.due LIMIT ?",
+            f"AND d.target IN ({handler_marks}))) ORDER BY d.due LIMIT ?{self.tx.claiming('d')}",
             [now, now, *kinds, *handlers, limit],
         )
         self.tx.many(
@@ -383,7 +383,7 @@ class BusTx:
         hidden until ``invisible_until``."""
         rows = self.tx.all(
             f"SELECT {_QUEUE_COLUMNS} FROM queue_messages WHERE queue = ? AND visible_at <= ? "
-            "ORDER BY visible_at, id LIMIT ?",
+            f"ORDER BY visible_at, id LIMIT ?{self.tx.claiming()}",
             (queue, now, len(receipts)),
         )
         received = []

@@ -1,8 +1,24 @@
 """Versioned schema migrations, shared by every SQL backend.
 
 Each migration is applied once, in order, inside a transaction, and recorded in
-``oncue_schema``; opening a database applies the ones it lacks. ``{serial}``, ``{float}`` and
-``{blob}`` stand for the column types that differ between SQLite and PostgreSQL.
+``oncue_schema``; opening a database applies the ones it lacks. SQLite and PostgreSQL apply
+the same list: a migration is written once, in portable DDL, and :func:`render` translates
+the few column types that differ. ``{serial}``, ``{float}`` and ``{blob}`` name them
+explicitly; for PostgreSQL, :func:`render` also translates SQLite's own spellings, so a
+migration written with them still works on both:
+
+=====================================  ================================================
+SQLite                                 PostgreSQL
+=====================================  ================================================
+``INTEGER PRIMARY KEY AUTOINCREMENT``  ``BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY``
+``INTEGER`` (64-bit in SQLite)         ``BIGINT``
+``REAL``                               ``DOUBLE PRECISION``
+``BLOB``                               ``BYTEA``
+``TEXT`` (compared byte by byte)       ``TEXT COLLATE "C"``
+=====================================  ================================================
+
+Everything else (``TEXT``, ``PRIMARY KEY``, ``UNIQUE``, ``CREATE INDEX``, ``INSERT ... SELECT``)
+means the same in both.
 
 History is stored one row per transition (a JSON array of that transition's events, with
 its first and last event id), not one row per event: a transition writes one row, and a page
@@ -18,6 +34,7 @@ event's trace id and parent span) and ``trace_deliveries`` (each delivery attemp
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 __all__ = ["MIGRATIONS", "render"]
@@ -173,6 +190,21 @@ _TYPES: Final = {
 }
 
 
+#: SQLite spellings of the types PostgreSQL spells differently (applied in this order).
+_POSTGRES_SPELLINGS: Final = (
+    (re.compile(r"\bINTEGER\s+PRIMARY\s+KEY\s+AUTOINCREMENT\b", re.I), "{serial}"),
+    (re.compile(r"\bINTEGER\b", re.I), "BIGINT"),
+    (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
+    (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
+    # SQLite compares text byte by byte; so does the "C" collation (the database's default
+    # collation may order 'a-b' and 'a_b' otherwise, and paging by name relies on one order).
+    (re.compile(r"\bTEXT\b", re.I), 'TEXT COLLATE "C"'),
+)
+
+
 def render(statement: str, dialect: str) -> str:
     """A migration statement with the dialect's column types filled in."""
+    if dialect == "postgresql" and statement.lstrip()[:6].upper() in ("CREATE", "ALTER "):
+        for pattern, replacement in _POSTGRES_SPELLINGS:
+            statement = pattern.sub(replacement, statement)
     return statement.format(**_TYPES[dialect])

@@ -1,17 +1,21 @@
 """The plumbing of a SQL transaction: placeholders, helpers, savepoints.
 
 Statements are written with ``?`` placeholders; the PostgreSQL driver's are substituted once
-per statement (a cached rewrite). The statements themselves live in one module per group of
-tables (:mod:`~oncue.store.sql_catalog`, :mod:`~oncue.store.sql_executions`,
-:mod:`~oncue.store.sql_work`), combined into :class:`oncue.store.sql.Tx`.
-"""
+per statement (a cached rewrite, :mod:`~oncue.store.placeholders`). Where a statement claims
+rows several processes may claim at once, it ends with :meth:`TxBase.claiming`: nothing on
+SQLite (its single writer lock already serialises claims), ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so two workers never claim the same row and neither waits for the other. The
+statements themselves live in one module per group of tables (:mod:`~oncue.store.sql_catalog`,
+:mod:`~oncue.store.sql_executions`, :mod:`~oncue.store.sql_work`), combined into
+:class:`oncue.store.sql.Tx`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any, Protocol
+
+from oncue.store.placeholders import to_format_style
 
 __all__ = ["Cursor", "TxBase"]
 
@@ -26,11 +30,6 @@ class Cursor(Protocol):
 
     @property
     def rowcount(self) -> int: ...
-
-
-@lru_cache(maxsize=512)
-def _pg(sql: str) -> str:
-    return sql.replace("?", "%s")
 
 
 class TxBase:
@@ -51,7 +50,14 @@ class TxBase:
     # --- plumbing ----------------------------------------------------------------------
 
     def _sql(self, sql: str) -> str:
-        return _pg(sql) if self.dialect == "postgresql" else sql
+        return to_format_style(sql) if self.dialect == "postgresql" else sql
+
+    def claiming(self, of: str | None = None) -> str:
+        """The tail of a SELECT that claims the rows it returns (see the module docstring);
+        ``of`` names the table whose rows are locked in a join."""
+        if self.dialect != "postgresql":
+            return ""
+        return f" FOR UPDATE OF {of} SKIP LOCKED" if of else " FOR UPDATE SKIP LOCKED"
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         self.cursor.execute(self._sql(sql), params)

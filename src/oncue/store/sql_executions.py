@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from oncue.errors import StoreError
 from oncue.store.records import ExecutionRecord, ExecutionUpdate
 from oncue.store.sql_base import TxBase
 
@@ -171,6 +172,14 @@ class ExecutionStatements(TxBase):
             )
             changed += self.cursor.rowcount
         return changed
+
+    def fence_executions(self, updates: Sequence[ExecutionUpdate]) -> None:
+        """Apply transitions that must find each row at its expected version, or fail the
+        transaction: raises :class:`~oncue.errors.StoreError` now (here) or, where a backend
+        sends writes in batches, at the latest when the transaction commits."""
+        if self.update_executions(updates) != len(updates):
+            stale = ", ".join(u.arn for u in updates)
+            raise StoreError(f"the execution {stale} changed under this transition")
 
     def append_history(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         """(execution_arn, first_id, last_id, JSON array of events) per transition."""

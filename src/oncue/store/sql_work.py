@@ -40,6 +40,8 @@ class WorkStatements(TxBase):
         self.many("INSERT INTO inbox (execution_arn, body) VALUES (?, ?)", rows)
 
     def take_messages(self, limit: int) -> list[Message]:
+        """Pending messages, oldest first, to apply in this transaction (messages of
+        executions that exist; PostgreSQL takes those of executions it could lock)."""
         rows = self.all("SELECT id, execution_arn, body FROM inbox ORDER BY id LIMIT ?", (limit,))
         return [Message(id=row[0], execution_arn=row[1], body=row[2]) for row in rows]
 
@@ -147,7 +149,8 @@ class WorkStatements(TxBase):
         rows = self.all(
             f"SELECT {_TASK_COLUMNS}, (SELECT e.trace_header FROM executions e "
             "WHERE e.arn = tasks.execution_arn) FROM tasks WHERE kind = 'handler' "
-            f"AND target IN ({marks}) AND (lease_until IS NULL OR lease_until < ?) LIMIT ?",
+            f"AND target IN ({marks}) AND (lease_until IS NULL OR lease_until < ?) "
+            f"LIMIT ?{self.claiming('tasks')}",
             [*targets, now, limit],
         )
         claims = []
@@ -175,16 +178,22 @@ class WorkStatements(TxBase):
         return _claim(row)
 
     def renew_leases(self, owner: str, until: float) -> None:
+        # A task row another transaction holds is being finished or cancelled: skip it rather
+        # than wait (waiting on rows in no fixed order could deadlock); the next renewal,
+        # a third of a lease later, catches it if that transaction rolled back.
         self.run(
-            "UPDATE tasks SET lease_until = ? WHERE owner = ? AND kind = 'handler'",
+            "UPDATE tasks SET lease_until = ? WHERE (execution_arn, task_id) IN "
+            "(SELECT execution_arn, task_id FROM tasks WHERE owner = ? AND kind = 'handler'"
+            f"{self.claiming()})",
             (until, owner),
         )
 
     def release_leases(self, owner: str) -> None:
         """Graceful shutdown: hand unfinished tasks back at once."""
         self.run(
-            "UPDATE tasks SET owner = NULL, lease_until = NULL WHERE owner = ? "
-            "AND kind = 'handler'",
+            "UPDATE tasks SET owner = NULL, lease_until = NULL WHERE (execution_arn, task_id) "
+            "IN (SELECT execution_arn, task_id FROM tasks WHERE owner = ? AND kind = 'handler'"
+            f"{self.claiming()})",
             (owner,),
         )
 
@@ -226,7 +235,7 @@ class WorkStatements(TxBase):
     def take_outbox(self, limit: int) -> list[OutboxEntry]:
         rows = self.all(
             "SELECT id, event_id, execution_arn, entry, created, trace FROM outbox "
-            "ORDER BY id LIMIT ?",
+            f"ORDER BY id LIMIT ?{self.claiming()}",
             (limit,),
         )
         return [

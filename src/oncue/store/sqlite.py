@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -110,6 +110,10 @@ class SQLiteStore:
     def read(self) -> AbstractContextManager[Tx]:
         return self._begin("DEFERRED")
 
+    def watch(self, topic: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """SQLite cannot tell one process about another's commits: workers poll."""
+        return _nothing
+
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
@@ -149,6 +153,10 @@ class SQLiteStore:
         with self.read() as tx:
             row = tx.one("SELECT MAX(version) FROM oncue_schema")
         return int(row[0] or 0)
+
+
+def _nothing() -> None:
+    return None
 
 
 @contextmanager

@@ -1,0 +1,263 @@
+"""The durable engine scaled out: worker processes sharing one PostgreSQL database.
+
+Run: ``.venv/bin/python benchmarks/bench_postgres.py`` (``--url`` names the maintenance
+database, default ``postgresql://postgres@127.0.0.1:5432/test``; the benchmark creates a
+database of its own per measurement and drops it afterwards).
+
+1. Throughput with 1, 2 and 4 worker processes (``--workers 1,2,4``): ``--executions``
+   executions (default 3,000) of the five-Task workflow with no-op async handlers. The
+   executions are created in bulk (their Start messages committed in batches of 500), so every
+   transition is made by a worker process: workers take executions with ``FOR UPDATE SKIP
+   LOCKED`` and run the tasks they schedule. Reports state transitions per second
+   (StateEntered events, as Step Functions bills them) twice: from a backlog created before
+   the workers start (measured from the first worker's start to the last execution's end),
+   and with this process creating the executions while the workers run (sharing the cores).
+2. Callback latency, with one worker process: executions park on ``.waitForTaskToken``;
+   this process calls SendTaskSuccess and measures (a) until the call returns, i.e. the
+   execution's next state is committed, and (b) until the next state's task runs in the
+   worker process (woken by LISTEN/NOTIFY, not by its poll: ``poll_seconds`` is 5 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from oncue.app import App
+from oncue.engine.control import start_in_tx
+from oncue.store import open_store
+
+__all__ = ["main"]
+
+_FN = "arn:aws:lambda:us-east-1:123456789012:function:"
+FIVE_TASKS: dict[str, Any] = {
+    "StartAt": "T1",
+    "States": {
+        f"T{i}": {
+            "Type": "Task",
+            "Resource": _FN + "noop",
+            **({"Next": f"T{i + 1}"} if i < 5 else {"End": True}),
+        }
+        for i in range(1, 6)
+    },
+}
+CALLBACK: dict[str, Any] = {
+    "StartAt": "Park",
+    "States": {
+        "Park": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": "park", "Payload": {"token.$": "$$.Task.Token"}},
+            "ResultPath": None,
+            "Next": "Stamp",
+        },
+        "Stamp": {"Type": "Task", "Resource": _FN + "stamp", "End": True},
+    },
+}
+MACHINES = {"five": FIVE_TASKS, "callback": CALLBACK}
+
+
+# --- the worker process --------------------------------------------------------------
+
+
+def make_app(url: str, *, client: bool = False) -> App:
+    """A worker's App, or (``client``) one with no handlers that leaves every task to the
+    worker processes."""
+    app = App(url, concurrency=200, poll_seconds=5.0, strict=not client)
+    for name, definition in MACHINES.items():
+        app.state_machine(name, definition)
+    if client:
+        return app
+
+    @app.handler("noop")
+    async def noop(event: Any) -> Any:
+        return event
+
+    @app.handler("park")
+    async def park(event: Any) -> Any:
+        return None
+
+    @app.handler("stamp")
+    async def stamp(event: Any) -> Any:
+        return {"at": time.time()}
+
+    return app
+
+
+async def serve(url: str) -> None:
+    app = make_app(url)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with app:
+        print(f"READY {time.time()}", flush=True)
+        await stop.wait()
+
+
+@contextmanager
+def workers(url: str, count: int) -> Iterator[float]:
+    """Run ``count`` worker processes; yields when the first one started working."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--serve", url],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    try:
+        ready = []
+        for process in processes:
+            assert process.stdout is not None
+            line = process.stdout.readline().split()
+            if not line or line[0] != b"READY":
+                raise RuntimeError("a worker process failed to start")
+            ready.append(float(line[1]))
+        yield min(ready)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(30)
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+# --- measurements --------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    name = f"oncue_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin_url)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+    try:
+        setup = make_app(url, client=True)
+        setup.deploy()
+        setup.close()
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def running(store: Any) -> int:
+    with store.read() as tx:
+        return int(tx.one("SELECT COUNT(*) FROM executions WHERE status = 'RUNNING'")[0])
+
+
+def throughput(admin_url: str, count: int, executions: int, *, backlog: bool) -> float:
+    """Transitions per second of ``count`` worker processes."""
+    with fresh_database(admin_url) as url:
+        store = open_store(url)
+        machine = make_app(url, client=True).arn("five")
+
+        def create() -> None:
+            for start in range(0, executions, 500):
+                with store.transaction() as tx:
+                    now = datetime.now(UTC)
+                    for n in range(start, min(executions, start + 500)):
+                        start_in_tx(tx, machine, json.dumps({"n": n}), f"e{n}", now=now)
+
+        if backlog:
+            create()  # the executions wait; the clock starts with the first worker
+        with workers(url, count) as first_ready:
+            began = time.time()
+            if not backlog:
+                create()
+            else:
+                began = first_ready
+            while running(store):
+                time.sleep(0.01)
+            elapsed = time.time() - began
+        with store.read() as tx:
+            succeeded = tx.one("SELECT COUNT(*) FROM executions WHERE status = 'SUCCEEDED'")[0]
+        store.close()
+    assert succeeded == executions, succeeded
+    return executions * 5 / elapsed
+
+
+def callback_latency(admin_url: str, samples: int) -> dict[str, float]:
+    committed: list[float] = []
+    running_next: list[float] = []
+    with fresh_database(admin_url) as url, workers(url, 1):
+        app = make_app(url, client=True)
+        control = app.control
+        for i in range(samples):
+            arn = str(control.start_execution(app.arn("callback"), "{}", f"c{i}")["executionArn"])
+            token = None
+            while token is None:  # until the worker ran "park" and recorded TaskSubmitted
+                with app.store.read() as tx:
+                    # The handler's result is recorded once its task row is gone.
+                    row = tx.one(
+                        "SELECT k.token FROM tokens k WHERE k.execution_arn = ? AND k.open = 1 "
+                        "AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.execution_arn = "
+                        "k.execution_arn AND t.task_id = k.task_id)",
+                        (arn,),
+                    )
+                token = row[0] if row else None
+                if token is None:
+                    time.sleep(0.002)
+            time.sleep(0.005)
+            sent = time.time()
+            control.send_task_success(token, "{}")
+            committed.append(time.time() - sent)
+            while (described := control.describe_execution(arn))["status"] == "RUNNING":
+                time.sleep(0.002)
+            running_next.append(json.loads(str(described["output"]))["at"] - sent)
+        app.close()
+    return {
+        "committed_median_ms": statistics.median(committed) * 1000,
+        "committed_p99_ms": statistics.quantiles(committed, n=100)[-1] * 1000,
+        "next_task_median_ms": statistics.median(running_next) * 1000,
+        "next_task_p99_ms": statistics.quantiles(running_next, n=100)[-1] * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--executions", type=int, default=3000)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--callbacks", type=int, default=200)
+    parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.serve))
+        return
+    print(f"{os.cpu_count()} cores; PostgreSQL on this machine")
+    for count in (int(c) for c in args.workers.split(",")):
+        backlog = throughput(args.url, count, args.executions, backlog=True)
+        live = throughput(args.url, count, args.executions, backlog=False)
+        print(
+            f"throughput, {count} worker process(es), {args.executions} executions x 5 tasks: "
+            f"{backlog:,.0f} transitions/s from a backlog, {live:,.0f} transitions/s while "
+            "this process creates the executions"
+        )
+    latency = callback_latency(args.url, args.callbacks)
+    print(
+        f"callback: SendTaskSuccess -> next state committed: median "
+        f"{latency['committed_median_ms']:.2f} ms, p99 {latency['committed_p99_ms']:.2f} ms; "
+        f"-> next task running in the worker process: median "
+        f"{latency['next_task_median_ms']:.2f} ms, p99 {latency['next_task_p99_ms']:.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ EXPECTED = {
     "ResourceAlreadyExistsException",
     "ResourceNotFoundException",
     "ValidationException",
+    "IllegalStatusException",
     "ActivityNotFound",
     "Conflict",
     "ExecutionNotRedrivable",

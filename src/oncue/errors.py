@@ -28,7 +28,8 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     │   ├── ResourceAlreadyExistsException            ResourceAlreadyExistsException (EventBridge)
     │   ├── ManagedRuleException                      ManagedRuleException (EventBridge)
     │   ├── ConcurrentModificationException           ConcurrentModificationException (EventBridge)
-    │   └── LimitExceededException                    LimitExceededException (EventBridge)
+    │   ├── LimitExceededException                    LimitExceededException (EventBridge)
+    │   └── IllegalStatusException                    IllegalStatusException (EventBridge)
     └── StoreError                     500 / exit 1   the database failed us
 
 EventBridge answers every one of its client errors with HTTP 400 (the *Errors* section of
@@ -53,6 +54,7 @@ __all__ = [
     "ExecutionNotFound",
     "ExecutionNotRedrivable",
     "HandlerError",
+    "IllegalStatusException",
     "InvalidArn",
     "InvalidEventPatternException",
     "InvalidInput",
@@ -251,3 +253,9 @@ class StoreError(OncueError):
     http_status = 500
     exit_code = 1
     aws_name = "InternalFailure"
+
+
+class IllegalStatusException(Conflict):
+    """A replay that cannot be cancelled in its state (EventBridge's CancelReplay)."""
+
+    aws_name = "IllegalStatusException"

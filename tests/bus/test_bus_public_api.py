@@ -45,7 +45,15 @@ EXPECTED = {
 }
 
 #: The pure building blocks (the package also holds the bus driver, which does I/O).
-PURE_MODULES = ("cron", "entries", "jsonpath", "retry", "schedule", "transform")
+PURE_MODULES = (
+    "cron",
+    "entries",
+    "http_params",
+    "jsonpath",
+    "retry",
+    "schedule",
+    "transform",
+)
 #: A pure core reads no clock, draws no random number and does no I/O of its own.
 FORBIDDEN_MODULES = {"random", "time", "uuid", "os", "socket", "asyncio", "threading", "secrets"}
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "open"}

@@ -125,23 +125,33 @@ async def test_start_runs_to_completion_and_describe_shows_aws_fields(app: App) 
     assert events[-1]["type"] == "ExecutionSucceeded"
 
 
-async def test_name_idempotency_follows_aws(app: App, db: Database) -> None:
+async def test_name_idempotency_follows_aws(db: Database) -> None:
+    # No time skipping: the Wait must still be waiting when the counts are compared.
+    app = make_app(db, VirtualClock(START), time_skipping=False)
+    app.state_machine("double", {"StartAt": "D", "States": {"D": task("double", End=True)}})
     app.state_machine(
         "waits", {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 99999, "End": True}}}
     )
-    await call(app, app.deploy)
-    arn = app.arn("waits")
-    first = await call(app, app.control.start_execution, arn, '{"a":1}', "same")
-    again = await call(app, app.control.start_execution, arn, '{"a":1}', "same")
-    assert again == first  # same name, same input, still running: the same execution
-    before = db.counts()
-    with pytest.raises(ExecutionAlreadyExists):
-        await call(app, app.control.start_execution, arn, '{"a":2}', "same")
-    assert db.counts() == before
-    done = await app.execute("double", {"v": 1}, name="done")
-    assert done["status"] == "SUCCEEDED"
-    with pytest.raises(ExecutionAlreadyExists):
-        await call(app, app.control.start_execution, app.arn("double"), '{"v":1}', "done")
+    async with app:
+        arn = app.arn("waits")
+        first = await call(app, app.control.start_execution, arn, '{"a":1}', "same")
+        again = await call(app, app.control.start_execution, arn, '{"a":1}', "same")
+        assert again == first  # same name, same input, still running: the same execution
+        # Let the running worker take the execution into its Wait state first, so the counts
+        # below change only if the refused start wrote something.
+        for _ in range(500):
+            if db.counts()["timers"] == 1:
+                break
+            await asyncio.sleep(0.01)
+        before = db.counts()
+        assert before["timers"] == 1
+        with pytest.raises(ExecutionAlreadyExists):
+            await call(app, app.control.start_execution, arn, '{"a":2}', "same")
+        assert db.counts() == before
+        done = await app.execute("double", {"v": 1}, name="done")
+        assert done["status"] == "SUCCEEDED"
+        with pytest.raises(ExecutionAlreadyExists):
+            await call(app, app.control.start_execution, app.arn("double"), '{"v":1}', "done")
 
 
 async def test_bad_requests_leave_the_database_as_it_was(app: App, db: Database) -> None:

@@ -8,7 +8,9 @@ A cycle, in one transaction (a group commit):
 2. stores the PutEvents calls made through the dispatcher since the last cycle; their handler
    deliveries are created leased to this dispatcher (while it has room), so they run right after
    the commit without a claim;
-3. relays the outbox onto the buses (:mod:`.relay`);
+3. relays the outbox onto the buses (:mod:`.relay`), and does the bus's timed work
+   (:mod:`.jobs`): fires the scheduled rules that are due, replays a batch of archived events,
+   prunes archives past their retention;
 4. leases due deliveries nobody holds (new ones from other processes, retries that fell due,
    those whose lease ran out);
 5. delivers to every inline target it now holds (state machine, bus, queue), each in a
@@ -36,6 +38,7 @@ from oncue.bus.delivery import (
     settle,
 )
 from oncue.bus.handlers import Failure
+from oncue.bus.jobs import PRUNE_EVERY_SECONDS, next_job, run_jobs
 from oncue.bus.relay import relay_outbox
 from oncue.bus.router import Router
 from oncue.bus.targets import Target
@@ -81,6 +84,10 @@ class CycleOutcome:
     dead: int = 0
     #: Results refused because the lease had been lost.
     refused: int = 0
+    #: Scheduled rules fired, archived events replayed, archived events pruned.
+    fired: int = 0
+    replayed: int = 0
+    pruned: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,10 +104,18 @@ class Cycle:
     batch: int
     draw: Callable[[], float]
     backoff: tuple[float, float] | None = None
+    #: When this dispatcher last pruned archives (a one-item box: the dataclass is frozen).
+    pruned_at: list[float] = field(default_factory=lambda: [float("-inf")])
 
     @property
     def inline_kinds(self) -> tuple[str, ...]:
         return ("bus", "queue") + (("state_machine",) if self.start_execution else ())
+
+    @property
+    def claim_kinds(self) -> tuple[str, ...]:
+        """The kinds claimed by kind: inline targets, and API destinations (called outside
+        the transaction, like handlers, by any dispatcher)."""
+        return (*self.inline_kinds, "api_destination")
 
     def run(
         self,
@@ -118,12 +133,21 @@ class Cycle:
             self._record(btx, results, now, outcome, touched)
             until = now.timestamp() + self.lease_seconds
             work = self._store_puts(tx, puts, now, until, room, outcome)
-            room -= sum(1 for item in work if item.target and item.target.kind == "handler")
+            room -= sum(
+                1
+                for item in work
+                if item.target and item.target.kind in ("handler", "api_destination")
+            )
             outcome.relayed = relay_outbox(tx, now, self.batch, router=self.router)
-            if (claim or outcome.relayed) and room > 0:
+            prune_due = now.timestamp() - self.pruned_at[0] >= PRUNE_EVERY_SECONDS
+            jobs = run_jobs(tx, self.router, now, self.batch, prune_due=prune_due)
+            outcome.fired, outcome.replayed, outcome.pruned = jobs.fired, jobs.replayed, jobs.pruned
+            outcome.more = outcome.more or jobs.more
+            made = bool(jobs.fired or jobs.replayed)
+            if (claim or outcome.relayed or made) and room > 0:
                 claimed = btx.claim_deliveries(
                     owner=self.owner,
-                    kinds=self.inline_kinds,
+                    kinds=self.claim_kinds,
                     handlers=sorted(self.handlers),
                     now=now.timestamp(),
                     until=until,
@@ -140,12 +164,14 @@ class Cycle:
                     # Its rule or target was removed since: nothing to deliver to any more.
                     btx.finish_deliveries([item.key], self.owner)
                     touched.append(item.event_id)
-                elif target.kind == "handler":
+                elif target.kind in ("handler", "api_destination"):
                     outcome.handler_work.append(item)
                 else:
                     self._inline(tx, btx, item, target, now, outcome)
                     touched.append(item.event_id)
             btx.forget_events(touched)
+        if prune_due:
+            self.pruned_at[0] = now.timestamp()
         return outcome
 
     def _store_puts(
@@ -163,9 +189,9 @@ class Cycle:
         free = [room]
 
         def leases(target: Target) -> bool:
-            if target.kind != "handler":
+            if target.kind not in ("handler", "api_destination"):
                 return target.kind in self.inline_kinds  # delivered in this transaction
-            if target.name not in self.handlers:
+            if target.kind == "handler" and target.name not in self.handlers:
                 return False
             if free[0] <= 0:
                 outcome.more = True
@@ -344,9 +370,12 @@ class Cycle:
         with self.store.transaction() as tx:
             return self.router.put_events_in_tx(tx, entries, now, trace=trace).response
 
-    def next_due(self) -> float | None:
+    def next_due(self, now: float | None = None) -> float | None:
+        """When the next delivery nobody holds, or the next timed job, falls due."""
         with self.store.read() as tx:
-            return BusTx(tx).next_due(kinds=self.inline_kinds, handlers=sorted(self.handlers))
+            due = BusTx(tx).next_due(kinds=self.claim_kinds, handlers=sorted(self.handlers))
+            job = next_job(tx, now if now is not None else 0.0)
+        return job if due is None else due if job is None else min(due, job)
 
     def renew(self, keys: Sequence[DeliveryKey], until: float) -> None:
         with self.store.transaction() as tx:

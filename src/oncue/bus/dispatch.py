@@ -34,6 +34,7 @@ from oncue.bus.clock import Clock, SystemClock
 from oncue.bus.cycle import Cycle, CycleOutcome, PutRequest, Result
 from oncue.bus.delivery import StartExecution, Work, render
 from oncue.bus.handlers import DeliveryContext, Failure, Handler, call_handler, payload_of
+from oncue.bus.http_target import ApiCaller
 from oncue.bus.router import Router
 from oncue.cycleloop import CycleLoop, Notifier
 from oncue.store.base import Store
@@ -73,6 +74,7 @@ class Dispatcher(CycleLoop[Work]):
         backoff: tuple[float, float] | None = None,
         on_started: Callable[[], None] | None = None,
         notifier: Notifier | None = None,
+        api_caller: ApiCaller | None = None,
     ) -> None:
         """``draw`` gives the jitter draws (uniform in [0, 1)); ``backoff`` replaces the
         RetryPolicy's back-off (first ceiling 1 s, cap 15 min) by ``(first, cap)`` seconds;
@@ -96,6 +98,8 @@ class Dispatcher(CycleLoop[Work]):
         self.offload = offload_sync_handlers
         self.on_started = on_started
         self.owner = name or f"dispatcher-{uuid.uuid4()}"
+        #: Calls API destination targets (HTTP), outside the transaction like handlers.
+        self.api_caller = api_caller or ApiCaller(store)
         self.cycle = Cycle(
             store=store,
             router=self.router,
@@ -229,6 +233,7 @@ class Dispatcher(CycleLoop[Work]):
             self._count(outcome)
             _answer(puts)
         self._held.clear()
+        await self.api_caller.aclose()
 
     # --- handlers ----------------------------------------------------------------------
 
@@ -242,6 +247,8 @@ class Dispatcher(CycleLoop[Work]):
         failure: Failure | None
         if isinstance(text, Failure) or text is None:
             failure = text
+        elif target.kind == "api_destination":
+            failure = await self.api_caller.deliver(target, work.event, text)
         else:
             handler = self.handlers.get(target.name)
             if handler is None:  # the target changed to a handler this process lacks

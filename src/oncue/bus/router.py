@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from oncue.asl.jsonutil import dumps
+from oncue.bus.archives import ArchiveMatcher, archive_event, load_archives
 from oncue.bus.naming import DEFAULT_BUS, resolve_bus, rule_arn
 from oncue.bus.targets import Target, target_from_record
 from oncue.errors import InvalidInput, OncueError
@@ -60,6 +61,8 @@ class BusRules:
     index: RuleIndex
     rules: dict[str, RuleRecord]
     targets: dict[str, tuple[Target, ...]]
+    #: The bus's archives (:mod:`.archives`).
+    archives: tuple[ArchiveMatcher, ...] = ()
 
     def target(self, rule: str, target_id: str) -> Target | None:
         for target in self.targets.get(rule, ()):
@@ -143,6 +146,7 @@ class Router:
             index=index,
             rules=rules,
             targets={rule: tuple(found) for rule, found in targets.items()},
+            archives=load_archives(btx.tx, bus),
         )
 
     def match(self, rules: BusRules, event: dict[str, Json]) -> list[str]:
@@ -263,11 +267,69 @@ class Router:
             traced.append(record)
         else:
             TraceTx(btx.tx).record_events([record])
-        matched = self.match(rules, event) if len(rules.index) else []
+        return self.deliver_event(
+            btx,
+            rules,
+            event,
+            ingested=ingested.timestamp(),
+            owner=owner,
+            lease_until=lease_until,
+            leases=leases,
+            trace_id=trace_id,
+        )
+
+    def deliver_event(
+        self,
+        btx: BusTx,
+        rules: BusRules,
+        event: dict[str, Json],
+        *,
+        ingested: float,
+        only: frozenset[str] | None = None,
+        matched: list[str] | None = None,
+        archive: bool = True,
+        owner: str | None = None,
+        lease_until: float | None = None,
+        leases: Callable[[Target], bool] | None = None,
+        trace_id: str | None = None,
+        origin: tuple[str, str] | None = None,
+    ) -> list[Accepted]:
+        """Archive a built event and create its deliveries: to the targets of the rules that
+        match it (of those in ``only``, when given), or of the ``matched`` rules as given (a
+        scheduled rule fires to its own targets without matching, and is not archived).
+
+        Without ``trace_id`` (a replayed or scheduled event) the event is recorded in the
+        trace here: in ``origin`` = (trace id, parent span) when given (a replayed event joins
+        its original's trace, under the original event), else in a trace of its own."""
+        event_id = str(event["id"])
+        bus = rules.bus
+        if trace_id is None:
+            trace_id, parent = origin if origin is not None else (new_trace_id(), None)
+            TraceTx(btx.tx).record_events(
+                [
+                    TracedEvent(
+                        event_id=event_id,
+                        trace_id=trace_id,
+                        parent_span=parent,
+                        bus=bus,
+                        source=str(event.get("source")),
+                        detail_type=str(event.get("detail-type")),
+                        publisher=None,
+                        created=ingested,
+                    )
+                ]
+            )
+        if matched is None:
+            matched = self.match(rules, event) if len(rules.index) else []
+            if only is not None:
+                matched = [rule for rule in matched if rule in only]
+        archives = rules.archives if archive else ()
+        if not matched and not archives:
+            return []  # the common case of an event nobody wants: no encoding at all
+        envelope = dumps(event)
+        archive_event(btx.tx, archives, event, envelope, ingested)
         if not matched:
             return []
-        stamp = ingested.timestamp()
-        envelope = dumps(event)
         made: list[Accepted] = []
         for rule in matched:
             arn = self.rule_arn(bus, rule)
@@ -280,7 +342,7 @@ class Router:
                     bus=bus,
                     kind=target.kind,
                     target=target.name if target.kind == "handler" else target.arn,
-                    due=stamp,
+                    due=ingested,
                     owner=owner if leased else None,
                     lease_until=lease_until if leased else None,
                 )
@@ -291,12 +353,12 @@ class Router:
                         rule_arn=arn,
                         event=event,
                         envelope=envelope,
-                        ingested=stamp,
+                        ingested=ingested,
                         trace_id=trace_id,
                     )
                 )
         if made:
-            btx.insert_events([(event_id, bus, envelope, stamp)], trace_id=trace_id)
+            btx.insert_events([(event_id, bus, envelope, ingested)], trace_id=trace_id)
             btx.insert_deliveries(a.delivery for a in made)
         return made
 

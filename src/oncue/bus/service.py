@@ -29,7 +29,10 @@ from datetime import datetime
 from typing import Final
 
 from oncue.bus import deadletters, queues
+from oncue.bus.api_destinations import ApiDestinationApi
+from oncue.bus.archive_api import ArchiveApi
 from oncue.bus.clock import Clock, SystemClock
+from oncue.bus.connections import ConnectionApi
 from oncue.bus.naming import (
     DEFAULT_BUS,
     MAX_DESCRIPTION,
@@ -42,8 +45,10 @@ from oncue.bus.naming import (
     encode_page_token,
     resolve_bus,
 )
+from oncue.bus.replays import ReplayApi
 from oncue.bus.router import Router
 from oncue.bus.schedule import parse_schedule
+from oncue.bus.scheduler import plan
 from oncue.bus.targets import MAX_TARGETS_PER_RULE, parse_target, target_document
 from oncue.errors import (
     LimitExceededException,
@@ -85,8 +90,10 @@ def _page(token: str | None) -> str:
     return after
 
 
-class EventBus:
-    """Event buses, rules, targets and PutEvents; dead letters and internal queues."""
+class EventBus(ArchiveApi, ReplayApi, ConnectionApi, ApiDestinationApi):
+    """Event buses, rules, targets and PutEvents; dead letters and internal queues; archives
+    and replays (:mod:`.archive_api`, :mod:`.replays`); connections and API destinations
+    (:mod:`.connections`, :mod:`.api_destinations`)."""
 
     def __init__(
         self,
@@ -249,6 +256,8 @@ class EventBus:
                     created=existing.created if existing is not None else now,
                 )
             )
+            created = existing.created if existing is not None else now
+            plan(btx.tx, bus, name, schedule_expression, created, now)
             self._changed(btx, bus)
         return {"RuleArn": self.router.rule_arn(bus, name)}
 
@@ -334,6 +343,7 @@ class EventBus:
             if btx.target_ids(bus, name):
                 raise ValidationException("Rule can't be deleted since it has targets.")
             btx.delete_rule(bus, name)
+            plan(btx.tx, bus, name, None, 0.0, 0.0)
             self._changed(btx, bus)
         return {}
 

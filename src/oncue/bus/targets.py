@@ -12,9 +12,12 @@ kind                  ARN                                              delivered
 ``bus``               ``arn:aws:events:R:A:event-bus/NAME``            PutEvents on that bus
 ``queue``             ``arn:aws:sqs:R:A:NAME``                         a message in the
                                                                        internal queue ``NAME``
+``api_destination``   ``arn:aws:events:R:A:api-destination/NAME/ID``   an HTTP request to the
+                                                                       API destination
 ====================  ===============================================  =====================
 
-Handlers run outside the store transaction (they are user code); the other three are carried
+Handlers and API destinations run outside the store transaction (user code, a remote
+server); the other three are carried
 out inside the dispatcher's transaction, so they happen exactly once. The other settings are
 ``Input``/``InputPath``/``InputTransformer`` (:mod:`.transform`), ``RetryPolicy`` and
 ``DeadLetterConfig`` (:mod:`.retry`); any other field (``RoleArn``, ``SqsParameters`` ...) is
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from oncue.asl.jsonutil import dumps, loads
+from oncue.bus.http_params import HttpParameters
 from oncue.bus.retry import DeadLetterConfig, RetryPolicy
 from oncue.bus.transform import TargetInput, parse_target_input
 from oncue.errors import ValidationException
@@ -45,7 +49,7 @@ __all__ = [
     "target_from_record",
 ]
 
-TargetKind = Literal["handler", "state_machine", "bus", "queue"]
+TargetKind = Literal["handler", "state_machine", "bus", "queue", "api_destination"]
 #: "You can configure up to five targets for each rule" (EventBridge quotas).
 MAX_TARGETS_PER_RULE: Final = 5
 _MAX_ARN: Final = 1600
@@ -61,6 +65,13 @@ _KINDS: Final[tuple[tuple[re.Pattern[str], TargetKind], ...]] = (
     (
         re.compile(r"arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:event-bus/(?P<name>[/.\-\w]+)"),
         "bus",
+    ),
+    (
+        re.compile(
+            r"arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:api-destination/"
+            r"(?P<name>[\.\-_A-Za-z0-9]{1,64})(/[0-9a-fA-F-]+)?"
+        ),
+        "api_destination",
     ),
     (re.compile(r"arn:aws[\w-]*:sqs:[a-z0-9-]+:\d{12}:(?P<name>[\w-]{1,80})"), "queue"),
 )
@@ -100,6 +111,8 @@ class Target:
     retry: RetryPolicy
     dead_letter: DeadLetterConfig | None
     record: TargetRecord = field(repr=False)
+    #: ``HttpParameters`` (API destinations).
+    http: HttpParameters | None = None
 
 
 def parse_target(bus: str, rule: str, document: Mapping[str, Json]) -> Target:
@@ -112,7 +125,7 @@ def parse_target(bus: str, rule: str, document: Mapping[str, Json]) -> Target:
     if classified is None:
         raise ValidationException(
             f"Parameter {arn} is not valid. Reason: oncue delivers to Lambda functions (Python "
-            "handlers), state machines, event buses and SQS queues only."
+            "handlers), state machines, event buses, API destinations and SQS queues only."
         )
     kind, name = classified
     spec = parse_target_input(document)
@@ -120,6 +133,7 @@ def parse_target(bus: str, rule: str, document: Mapping[str, Json]) -> Target:
     retry = RetryPolicy.from_api(retry_document)
     dead_document = document.get("DeadLetterConfig")
     dead_letter = DeadLetterConfig.from_api(dead_document)
+    http = HttpParameters.from_api(document.get("HttpParameters"))
     extra = {key: value for key, value in document.items() if key not in _OPTIONS}
     transformer = document.get("InputTransformer")
     record = TargetRecord(
@@ -145,6 +159,7 @@ def parse_target(bus: str, rule: str, document: Mapping[str, Json]) -> Target:
         retry=retry,
         dead_letter=dead_letter,
         record=record,
+        http=http,
     )
 
 

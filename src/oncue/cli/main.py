@@ -160,6 +160,25 @@ def _register_optional_commands() -> None:
     ):
         cli.add_command(command)
     cli.add_command(importlib.import_module("oncue.cli.demo_cmd").demo)
+    _register_event_commands()
+
+
+def _register_event_commands() -> None:
+    """``oncue events ...``: one line per command group."""
+    from oncue.cli import events_archives, events_cmd, events_http, events_rules
+
+    events = events_cmd.events
+    cli.add_command(events)
+    events.add_command(events_cmd.put)
+    events.add_command(events_cmd.buses)
+    events.add_command(events_rules.rules)
+    events.add_command(events_rules.targets)
+    events.add_command(events_archives.archives)
+    events.add_command(events_archives.archive_alias)
+    events.add_command(events_archives.replay)
+    events.add_command(events_archives.dlq)
+    events.add_command(events_http.connections)
+    events.add_command(events_http.api_destinations)
 
 
 _register_optional_commands()

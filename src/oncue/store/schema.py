@@ -28,6 +28,9 @@ The event bus (migration 2) keeps an accepted event once, in ``bus_events``, and
 ``bus_deliveries`` row per matching target: PutEvents writes both in one transaction, and a
 delivery row disappears when its target has the event (or the event went to the dead letters).
 
+Migration 3 adds archives (with their events), replays (with their progress), the next fire
+time of each scheduled rule, connections and API destinations.
+
 Tracing (migration 4) keeps an append-only record beside them: ``trace_events`` (each accepted
 event's trace id and parent span) and ``trace_deliveries`` (each delivery attempt's outcome).
 """
@@ -150,8 +153,53 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
         ),
     ),
     (
-        # 4, not 3: migration 3 (archives, replays, schedules) is numbered on another line of
-        # work; migrations apply by number, in any order.
+        3,
+        "archives, archived events, replays, rule schedules, connections, API destinations",
+        (
+            """CREATE TABLE bus_archives (
+                name TEXT PRIMARY KEY, bus TEXT NOT NULL, description TEXT,
+                event_pattern TEXT, retention_days INTEGER NOT NULL, state TEXT NOT NULL,
+                creation_time {float} NOT NULL)""",
+            # ``event_time`` is the envelope's ``time`` (what a replay's window selects on),
+            # ``ingested`` when the bus accepted it (what retention counts from).
+            """CREATE TABLE bus_archived_events (
+                archive TEXT NOT NULL, event_id TEXT NOT NULL, event_time {float} NOT NULL,
+                ingested {float} NOT NULL, size INTEGER NOT NULL, envelope TEXT NOT NULL,
+                PRIMARY KEY (archive, event_id))""",
+            "CREATE INDEX bus_archived_by_time ON bus_archived_events (archive, event_time, "
+            "event_id)",
+            "CREATE INDEX bus_archived_by_ingested ON bus_archived_events (archive, ingested)",
+            # A replay's progress is its cursor: the (event_time, event_id) of the last event
+            # it replayed, committed with the deliveries that event made.
+            """CREATE TABLE bus_replays (
+                name TEXT PRIMARY KEY, archive TEXT NOT NULL, bus TEXT NOT NULL,
+                description TEXT, filter_arns TEXT, event_start {float} NOT NULL,
+                event_end {float} NOT NULL, state TEXT NOT NULL, state_reason TEXT,
+                replay_start {float} NOT NULL, replay_end {float},
+                last_replayed {float}, cursor_time {float}, cursor_id TEXT,
+                replayed INTEGER NOT NULL DEFAULT 0)""",
+            "CREATE INDEX bus_replays_by_state ON bus_replays (state)",
+            # The next time a scheduled rule fires (NULL: never again); ``anchor`` is when a
+            # rate() schedule counts from.
+            """CREATE TABLE bus_schedules (
+                bus TEXT NOT NULL, rule TEXT NOT NULL, expression TEXT NOT NULL,
+                anchor {float} NOT NULL, next_fire {float}, last_fire {float},
+                PRIMARY KEY (bus, rule))""",
+            "CREATE INDEX bus_schedules_due ON bus_schedules (next_fire)",
+            # ``auth`` keeps the secrets (DescribeConnection never returns them).
+            """CREATE TABLE bus_connections (
+                name TEXT PRIMARY KEY, arn TEXT NOT NULL, description TEXT,
+                authorization_type TEXT NOT NULL, auth TEXT NOT NULL, state TEXT NOT NULL,
+                creation_time {float} NOT NULL, last_modified {float} NOT NULL,
+                last_authorized {float})""",
+            """CREATE TABLE bus_api_destinations (
+                name TEXT PRIMARY KEY, arn TEXT NOT NULL, description TEXT,
+                connection TEXT NOT NULL, endpoint TEXT NOT NULL, http_method TEXT NOT NULL,
+                rate_limit INTEGER NOT NULL, state TEXT NOT NULL,
+                creation_time {float} NOT NULL, last_modified {float} NOT NULL)""",
+        ),
+    ),
+    (
         4,
         "trace context: traced events and delivery attempts, the outbox's trace",
         (

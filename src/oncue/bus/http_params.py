@@ -1,0 +1,90 @@
+"""A target's ``HttpParameters`` and how an API destination request is built from them (pure).
+
+*API destinations* and the ``HttpParameters`` reference: ``PathParameterValues`` fill the ``*``
+wildcards of the destination's ``InvocationEndpoint`` in order ("The path parameter values to
+be used to populate API Gateway API or EventBridge ApiDestination path wildcards ("*")"),
+``HeaderParameters`` and ``QueryStringParameters`` are added to the request. Values are sent as
+given (a value starting with ``$.`` is a JSON path into the event on AWS; oncue resolves it
+against the event as well).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from oncue.bus.jsonpath import compile_event_path
+from oncue.errors import ValidationException
+from oncue.types import Json
+
+__all__ = ["HttpParameters", "build_url"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpParameters:
+    path: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, document: Json) -> HttpParameters | None:
+        if document is None:
+            return None
+        if not isinstance(document, Mapping):
+            raise ValidationException("HttpParameters must be an object.")
+        unknown = set(document) - {
+            "PathParameterValues",
+            "HeaderParameters",
+            "QueryStringParameters",
+        }
+        if unknown:
+            raise ValidationException(f"HttpParameters has unknown fields: {sorted(unknown)}.")
+        path = document.get("PathParameterValues", [])
+        if not isinstance(path, list) or not all(isinstance(v, str) for v in path):
+            raise ValidationException("HttpParameters.PathParameterValues must be strings.")
+        return cls(
+            path=tuple(path),
+            headers=_strings(document.get("HeaderParameters"), "HeaderParameters"),
+            query=_strings(document.get("QueryStringParameters"), "QueryStringParameters"),
+        )
+
+    def resolved(self, event: dict[str, Json]) -> HttpParameters:
+        """The parameters with ``$.`` paths replaced by what they select in the event."""
+        return HttpParameters(
+            path=tuple(_value(v, event) for v in self.path),
+            headers={k: _value(v, event) for k, v in self.headers.items()},
+            query={k: _value(v, event) for k, v in self.query.items()},
+        )
+
+
+def _strings(value: Json, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise ValidationException(f"HttpParameters.{where} must map names to strings.")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _value(text: str, event: dict[str, Json]) -> str:
+    if not text.startswith("$."):
+        return text
+    path = compile_event_path(text)
+    if path is None:
+        return text
+    _, found = path.find(event)
+    return found if isinstance(found, str) else "" if found is None else str(found)
+
+
+def build_url(endpoint: str, path: tuple[str, ...]) -> str:
+    """The endpoint with each ``*`` replaced by the next path parameter value."""
+    parts = endpoint.split("*")
+    if len(parts) - 1 != len(path):
+        raise ValidationException(
+            f"The endpoint {endpoint} has {len(parts) - 1} path wildcards but the target gives "
+            f"{len(path)} PathParameterValues."
+        )
+    url = parts[0]
+    for value, rest in zip(path, parts[1:], strict=True):
+        url += quote(value, safe="") + rest
+    return url

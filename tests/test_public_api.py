@@ -15,6 +15,17 @@ EXPECTED = {
     "ResourceAlreadyExistsException",
     "ResourceNotFoundException",
     "ValidationException",
+    "RequestError",
+    "RequestTooLarge",
+    "SerializationError",
+    "UnknownOperation",
+    "InvalidAddress",
+    "AuthError",
+    "IncompleteSignature",
+    "InvalidClientTokenId",
+    "InvalidSignature",
+    "MissingAuthenticationToken",
+    "RequestExpired",
     "IllegalStatusException",
     "ActivityNotFound",
     "Conflict",
@@ -63,7 +74,7 @@ def test_every_error_derives_from_the_root_and_knows_its_status_and_exit_code() 
         if name == "Problem":
             continue
         assert issubclass(cls, errors.OncueError)
-        assert cls.http_status in (400, 404, 409, 500)
+        assert cls.http_status in (400, 403, 404, 409, 413, 500)
         assert cls.exit_code in (1, 2)
     assert issubclass(errors.DefinitionError, ValueError)
     # EventBridge's names, in the tree where the existing handlers already catch them.

@@ -342,6 +342,12 @@ class App:
             asyncio.create_task(dispatcher.run(stop)),
         ]
 
+    @property
+    def running(self) -> bool:
+        """Whether the worker and the dispatcher :meth:`start` launched are both running
+        (what the HTTP API's readiness reports)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     def _loops(self) -> tuple[Worker, Dispatcher]:
         worker, dispatcher = self.worker, self.dispatcher
         if worker.time_skipping and worker.skip_group is None:

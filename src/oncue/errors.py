@@ -7,7 +7,8 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     OncueError                         500 / exit 1
     ├── DefinitionError (ValueError)   400 / exit 2   InvalidDefinition; .problems: JSON pointers
     ├── InvalidInput (ValueError)      400 / exit 2   InvalidExecutionInput: not JSON, too large
-    │   └── ValidationException                       ValidationException (EventBridge)
+    │   ├── ValidationException                       ValidationException (EventBridge)
+    │   └── InvalidAddress                            InvalidAddress: not a queue URL (SQS)
     ├── PatternError (ValueError)      400 / exit 2   InvalidEventPatternException
     │                                                 (alias InvalidEventPatternException)
     ├── HandlerError                   400 / exit 2   a handler module that does not import
@@ -30,7 +31,21 @@ status an API answers with, the exit code the CLI ends with, and the AWS error n
     │   ├── ConcurrentModificationException           ConcurrentModificationException (EventBridge)
     │   ├── LimitExceededException                    LimitExceededException (EventBridge)
     │   └── IllegalStatusException                    IllegalStatusException (EventBridge)
+    ├── RequestError                   400 / exit 2   an HTTP request the API cannot read
+    │   ├── UnknownOperation                          UnknownOperationException
+    │   ├── SerializationError                        SerializationException: not the JSON
+    │   │                                             the operation takes
+    │   └── RequestTooLarge            413            RequestEntityTooLargeException
+    ├── AuthError                      403 / exit 2   a request not signed by a known key
+    │   ├── MissingAuthenticationToken                MissingAuthenticationToken: unsigned
+    │   ├── IncompleteSignature        400            IncompleteSignature: malformed
+    │   ├── RequestExpired             400            RequestExpired: over 15 minutes off
+    │   ├── InvalidClientTokenId                      InvalidClientTokenId: unknown key
+    │   └── InvalidSignature                          InvalidSignatureException
     └── StoreError                     500 / exit 1   the database failed us
+
+The HTTP API (:mod:`oncue.api`) answers an error with its ``http_status`` and the AWS JSON
+protocol's body ``{"__type": aws_name, "message": ...}``.
 
 EventBridge answers every one of its client errors with HTTP 400 (the *Errors* section of
 each action in the EventBridge API reference), so the EventBridge classes keep their parent's
@@ -47,6 +62,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ActivityNotFound",
+    "AuthError",
     "ConcurrentModificationException",
     "Conflict",
     "DefinitionError",
@@ -55,24 +71,34 @@ __all__ = [
     "ExecutionNotRedrivable",
     "HandlerError",
     "IllegalStatusException",
+    "IncompleteSignature",
+    "InvalidAddress",
     "InvalidArn",
+    "InvalidClientTokenId",
     "InvalidEventPatternException",
     "InvalidInput",
     "InvalidName",
+    "InvalidSignature",
     "InvalidToken",
     "LimitExceededException",
     "ManagedRuleException",
+    "MissingAuthenticationToken",
     "NotFound",
     "OncueError",
     "PatternError",
     "Problem",
+    "RequestError",
+    "RequestExpired",
+    "RequestTooLarge",
     "ResourceAlreadyExistsException",
     "ResourceNotFoundException",
+    "SerializationError",
     "StateMachineAlreadyExists",
     "StateMachineNotFound",
     "StoreError",
     "TaskDoesNotExist",
     "TaskTimedOut",
+    "UnknownOperation",
     "ValidationException",
 ]
 
@@ -139,6 +165,12 @@ class ValidationException(InvalidInput):
     """An EventBridge request that fails validation (a name, a limit, a parameter)."""
 
     aws_name = "ValidationException"
+
+
+class InvalidAddress(InvalidInput):
+    """A queue URL that names no queue this server could hold (SQS's InvalidAddress)."""
+
+    aws_name = "InvalidAddress"
 
 
 class HandlerError(OncueError):
@@ -247,6 +279,71 @@ class LimitExceededException(Conflict):
     """A request that would create more than a quota allows, e.g. a sixth target (EventBridge)."""
 
     aws_name = "LimitExceededException"
+
+
+class RequestError(OncueError):
+    """An HTTP request the API cannot read: no operation, not JSON, too large."""
+
+    http_status = 400
+    exit_code = 2
+    aws_name = "SerializationException"
+
+
+class UnknownOperation(RequestError):
+    """The ``X-Amz-Target`` header is missing or names an operation oncue does not serve."""
+
+    aws_name = "UnknownOperationException"
+
+
+class SerializationError(RequestError):
+    """The body is not a JSON object, or a parameter has the wrong JSON type."""
+
+    aws_name = "SerializationException"
+
+
+class RequestTooLarge(RequestError):
+    """The request body is larger than the API accepts (Step Functions: 1 MB a request)."""
+
+    http_status = 413
+    aws_name = "RequestEntityTooLargeException"
+
+
+class AuthError(OncueError):
+    """A request the API refuses because no known access key signed it (``--api-keys``)."""
+
+    http_status = 403
+    exit_code = 2
+    aws_name = "AccessDeniedException"
+
+
+class MissingAuthenticationToken(AuthError):
+    aws_name = "MissingAuthenticationToken"
+
+
+class IncompleteSignature(AuthError):
+    """An Authorization header that is not a well-formed AWS Signature Version 4."""
+
+    http_status = 400
+    aws_name = "IncompleteSignature"
+
+
+class RequestExpired(AuthError):
+    """A signed request dated more than 15 minutes away from the server's clock."""
+
+    http_status = 400
+    aws_name = "RequestExpired"
+
+
+class InvalidClientTokenId(AuthError):
+    """An access key id the server does not know."""
+
+    aws_name = "InvalidClientTokenId"
+
+
+class InvalidSignature(AuthError):
+    """A signature that does not match the request and the key's secret."""
+
+    aws_name = "InvalidSignatureException"
 
 
 class StoreError(OncueError):

@@ -136,10 +136,11 @@ def validate_command(definition: str) -> None:
 
 
 def _register_optional_commands() -> None:
-    from oncue.cli import activities, executions, machines, prune_cmd, worker_cmd
+    from oncue.cli import activities, executions, machines, prune_cmd, serve_cmd, worker_cmd
     from oncue.cli.pattern_cmd import test_event_pattern
 
     cli.add_command(test_event_pattern)
+    cli.add_command(serve_cmd.serve)
     from oncue.cli.trace_cmd import trace
 
     cli.add_command(trace)

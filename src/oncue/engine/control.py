@@ -230,9 +230,13 @@ class Control:
         with self.store.read() as tx:
             return definitions.list_state_machines(tx, **kw)
 
-    def list_state_machine_versions(self, arn: str) -> dict[str, Json]:
+    def list_state_machine_versions(
+        self, arn: str, max_results: int = 100, next_token: str | None = None
+    ) -> dict[str, Json]:
         with self.store.read() as tx:
-            return definitions.list_state_machine_versions(tx, arn)
+            return definitions.list_state_machine_versions(
+                tx, arn, max_results=max_results, next_token=next_token
+            )
 
     def delete_state_machine(self, arn: str) -> dict[str, Json]:
         with self.store.transaction() as tx:
@@ -284,6 +288,10 @@ class Control:
     def describe_execution(self, arn: str) -> dict[str, Json]:
         with self.store.read() as tx:
             return _describe(self._execution(tx, arn))
+
+    def describe_state_machine_for_execution(self, arn: str) -> dict[str, Json]:
+        with self.store.read() as tx:
+            return definitions.describe_state_machine_for_execution(tx, self._execution(tx, arn))
 
     def list_executions(
         self,

@@ -25,7 +25,7 @@ from oncue.errors import (
     StateMachineAlreadyExists,
     StateMachineNotFound,
 )
-from oncue.store.records import ActivityRecord, StateMachineRecord, VersionRecord
+from oncue.store.records import ActivityRecord, ExecutionRecord, StateMachineRecord, VersionRecord
 from oncue.store.sql import Tx
 from oncue.types import Json
 
@@ -36,6 +36,7 @@ __all__ = [
     "delete_state_machine",
     "describe_activity",
     "describe_state_machine",
+    "describe_state_machine_for_execution",
     "list_activities",
     "list_state_machine_versions",
     "list_state_machines",
@@ -211,6 +212,27 @@ def describe_state_machine(tx: Tx, arn: str) -> dict[str, Json]:
     return response
 
 
+def describe_state_machine_for_execution(tx: Tx, execution: ExecutionRecord) -> dict[str, Json]:
+    """DescribeStateMachineForExecution: the definition the execution runs (its revision, which
+    later updates of the state machine do not change)."""
+    definition = tx.get_definition(execution.revision_id)
+    assert definition is not None  # every revision's text is kept (put_definition)
+    machine = tx.get_state_machine(execution.state_machine_arn)
+    version = tx.get_version(execution.version_arn) if execution.version_arn else None
+    _, _, parts = parse_arn(execution.state_machine_arn, "stateMachine")
+    response: dict[str, Json] = {
+        "stateMachineArn": execution.state_machine_arn,
+        "name": parts[0],
+        "definition": definition,
+        "roleArn": version.role_arn if version else (machine.role_arn if machine else ""),
+        "updateDate": (
+            (machine.update_date or machine.creation_date) if machine else execution.start_date
+        ),
+        "revisionId": execution.revision_id,
+    }
+    return response
+
+
 def list_state_machines(
     tx: Tx, *, max_results: int = 100, next_token: str | None = None
 ) -> dict[str, Json]:
@@ -234,14 +256,25 @@ def list_state_machines(
     return response
 
 
-def list_state_machine_versions(tx: Tx, arn: str) -> dict[str, Json]:
+def list_state_machine_versions(
+    tx: Tx, arn: str, *, max_results: int = 100, next_token: str | None = None
+) -> dict[str, Json]:
+    """Newest first; a page ends at ``max_results`` and its token holds the last version."""
     _require(tx, arn)
-    return {
+    before = decode_page_token(next_token) if next_token else None
+    limit = max(1, min(max_results or 100, 1000))
+    versions = [
+        v for v in tx.list_versions(arn) if not isinstance(before, int) or v.version < before
+    ]
+    page = versions[:limit]
+    response: dict[str, Json] = {
         "stateMachineVersions": [
-            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date}
-            for v in tx.list_versions(arn)
+            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in page
         ]
     }
+    if len(versions) > limit:
+        response["nextToken"] = encode_page_token(page[-1].version)
+    return response
 
 
 def delete_state_machine(tx: Tx, arn: str) -> dict[str, Json]:

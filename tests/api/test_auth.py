@@ -16,8 +16,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
-from conftest import client, start_server, stop_server
 
+from conftest import client, start_server, stop_server
 from oncue.api.sigv4 import parse_authorization, signature
 from oncue.app import App
 from oncue.cli.main import cli

@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import PASS, Served, client, start_server, stop_server
 
+from conftest import PASS, Served, client, start_server, stop_server
 from oncue.api import SERVICES
 from oncue.api.protocol import MAX_BODY_BYTES
 from oncue.app import App

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import LAMBDA, client, finished, wait_until
 
+from conftest import LAMBDA, client, finished, wait_until
 from oncue.cli.main import cli
 
 pytestmark = pytest.mark.slow

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from conftest import Served, client
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:"

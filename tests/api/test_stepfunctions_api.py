@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from conftest import DOUBLE, FLAKY, PARK, PASS, ROLE, Served, client, finished
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,13 +40,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from jsonata import jexception
-from jsonata import jsonata as _library
-from jsonata.jsonata import Jsonata
-from jsonata.utils import Utils
+# Importing the library raises the process-wide recursion limit to 10,000 ("similar to
+# JavaScript"). That is not the library's to change: other parts of the program rely on the
+# interpreter's limit (oncue.api refuses JSON nested past it), and a deep Python stack can
+# overflow the C stack. The limit is put back; expressions are bounded by MAX_DEPTH instead.
+_RECURSION_LIMIT = sys.getrecursionlimit()
+from jsonata import jexception  # noqa: E402
+from jsonata import jsonata as _library  # noqa: E402
+from jsonata.jsonata import Jsonata  # noqa: E402
+from jsonata.utils import Utils  # noqa: E402
 
-from oncue.asl.evaluation import StatesFailure
-from oncue.types import Json
+sys.setrecursionlimit(_RECURSION_LIMIT)
+
+from oncue.asl.evaluation import StatesFailure  # noqa: E402
+from oncue.types import Json  # noqa: E402
 
 __all__ = [
     "MAX_DEPTH",

@@ -819,14 +819,17 @@ def test_jsonata_states_keep_their_fields_raw() -> None:
     task = sm.states["A"]
     assert isinstance(task, TaskState)
     assert task.query_language == "JSONata"
-    assert task.arguments == {"id": "{% $states.input.id %}"}
-    assert task.output == "{% $states.result %}"
-    assert task.assign == {"x": "{% 1 %}"}
+    assert task.arguments is not None and task.arguments.raw == {"id": "{% $states.input.id %}"}
+    assert task.output is not None and task.output.raw == "{% $states.result %}"
+    assert task.assign is not None and task.assign.names == ("x",)
     assert task.timeout_seconds is None
+    assert task.expressions["TimeoutSeconds"].raw == "{% $timeout %}"
     map_ = sm.states["M"]
-    assert isinstance(map_, MapState) and map_.items == "{% $states.input.list %}"
+    assert isinstance(map_, MapState)
+    assert map_.items is not None and map_.items.raw == "{% $states.input.list %}"
     assert map_.item_processor.query_language == "JSONata"
-    assert sm.states["Done"].output == {"ok": True}
+    done = sm.states["Done"].output
+    assert done is not None and done.is_literal and done.raw == {"ok": True}
 
 
 def test_jsonpath_fields_are_errors_in_jsonata_states() -> None:
@@ -872,7 +875,7 @@ def test_assign_is_allowed_in_jsonpath_states() -> None:
     state = parse_definition(one({"Type": "Pass", "End": True, "Assign": {"a.$": "$.x"}})).states[
         "A"
     ]
-    assert state.assign == {"a.$": "$.x"}
+    assert state.assign is not None and state.assign.names == ("a",)
 
 
 def test_jsonpath_choice_rules_are_errors_in_jsonata() -> None:

@@ -203,7 +203,33 @@ def never_calls_back(event: Any) -> Any:
     return None
 
 
+def notify_restaurant(event: Any, context: Any) -> Any:
+    """The article's restaurant: accepts, rejects (``reject``) or never answers (``silent``)."""
+    CALLS["notify-restaurant"] += 1
+    order = event["order"]
+    if not order.get("silent"):
+        decision = {"accepted": not order.get("reject"), "by": order["restaurant"]}
+        context.send_task_success(event["taskToken"], decision)
+    return {"notified": order["restaurant"]}
+
+
+def notify_user(event: Any) -> Any:
+    """The article's customer notification: reports what it would send."""
+    CALLS["notify-user"] += 1
+    return {"sent_to": event["email"], "message": event["message"]}
+
+
+def await_delivery(event: Any, context: Any) -> Any:
+    """The article's delivery: confirmed at once with a fixed time."""
+    CALLS["await-delivery"] += 1
+    context.send_task_success(event["taskToken"], {"deliveredAt": "2026-01-01T12:30:00Z"})
+    return None
+
+
 HANDLERS: Mapping[str, Callable[..., Any]] = {
+    "notify-restaurant": notify_restaurant,
+    "notify-user": notify_user,
+    "await-delivery": await_delivery,
     "echo": echo,
     "add": add,
     "hello": hello,

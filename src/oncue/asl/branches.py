@@ -26,7 +26,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from oncue.asl import lifecycle
+from oncue.asl import failures, jsonata_states, lifecycle
 from oncue.asl.evaluation import Expression, StatesFailure
 from oncue.asl.frames import MapProgress
 from oncue.asl.model import MapState, ParallelState
@@ -53,9 +53,15 @@ __all__ = [
 def run_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transition:
     # A run (first or a retry) starts every branch: forget what an earlier attempt kept.
     frame.results, frame.unfinished = [], {}
-    effective = turn.select(state.input_path, frame.input, frame)
-    if state.parameters is not None:
-        effective = turn.evaluate(state.parameters, effective, frame)
+    if state.query_language == "JSONata":
+        effective = frame.input
+        if state.arguments is not None:
+            scope = jsonata_states.bindings(turn, frame, frame.input)
+            effective = jsonata_states.evaluate(state.arguments, "Arguments", scope)
+    else:
+        effective = turn.select(state.input_path, frame.input, frame)
+        if state.parameters is not None:
+            effective = turn.evaluate(state.parameters, effective, frame)
     turn.emit(frame, "ParallelStateStarted")
     frame.wait = "children"
     frame.effective = effective  # a redrive starts a branch that never ran with it
@@ -95,6 +101,7 @@ def resume_parallel(turn: _Turn, frame: Frame, state: ParallelState) -> _Transit
 def _reopen(turn: _Turn, parent: Frame, child: Frame) -> Frame:
     """A kept child runs again, under its old key, its events following the parent's."""
     child.closed = False
+    turn.s.variable_bytes += sum(child.variable_sizes.values())
     child.wait = None
     child.task_id = None
     child.last_event = parent.last_event
@@ -108,6 +115,9 @@ def _reopen(turn: _Turn, parent: Frame, child: Frame) -> Frame:
 
 def run_map(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
     frame.map, frame.unfinished = None, {}  # as for Parallel: every iteration runs
+    if state.query_language == "JSONata":
+        values, limit, count, percentage = jsonata_states.map_settings(turn, frame, state)
+        return _start_map(turn, frame, state, values, frame.input, limit, count, percentage)
     effective = turn.select(state.input_path, frame.input, frame)
     items: Json = effective
     if state.items_path is not None and state.items_path.source != "$":
@@ -135,6 +145,19 @@ def run_map(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
             raise StatesFailure(
                 "States.Runtime", "ToleratedFailurePercentage must be between 0 and 100"
             )
+    return _start_map(turn, frame, state, items, effective, limit, count, percentage)
+
+
+def _start_map(
+    turn: _Turn,
+    frame: Frame,
+    state: MapState,
+    items: list[Json],
+    effective: Json,
+    limit: int,
+    count: int | None,
+    percentage: float | None,
+) -> _Transition:
     turn.emit(frame, "MapStateStarted", {"length": len(items)})
     frame.wait = "children"
     frame.map = MapProgress(
@@ -200,6 +223,7 @@ def _pump(turn: _Turn, frame: Frame, state: MapState) -> _Transition:
             index = progress.next_index
             progress.next_index += 1
             child = lifecycle.new_child(turn, frame, index, state.item_processor)
+            child.isolated = state.distributed
         turn.later_call(child, partial(_start_iteration, turn, frame, child, state))
     if frame.children or progress.redo or progress.next_index < total:
         return None
@@ -224,15 +248,18 @@ def _start_iteration(turn: _Turn, frame: Frame, child: Frame, state: MapState) -
     turn.emit(child, "MapIterationStarted", {"name": frame.state, "index": index})
     item = progress.items[index]
     data: Json = item
-    if state.item_selector is not None:
-        extra: dict[str, object] = {"Map": {"Item": {"Index": index, "Value": item}}}
-        try:
+    extra: dict[str, object] = {"Map": {"Item": {"Index": index, "Value": item}}}
+    try:
+        if state.jsonata_item_selector is not None:
+            scope = jsonata_states.bindings(turn, frame, progress.effective, extra=extra)
+            data = jsonata_states.evaluate(state.jsonata_item_selector, "ItemSelector", scope)
+        elif state.item_selector is not None:
             data = turn.evaluate(state.item_selector, progress.effective, frame, extra)
-        except StatesFailure as failure:
-            lifecycle.frame_failed(
-                turn, child, failure.error, turn.runtime_cause(frame, failure.cause)
-            )
-            return
+    except StatesFailure as failure:
+        cause = turn.runtime_cause(frame, failure.cause)
+        failures.record_evaluation_failure(turn, child, failure, cause)
+        lifecycle.frame_failed(turn, child, failure.error, cause)
+        return
     turn.drive(child, state.item_processor.start_at, data)
 
 

@@ -33,6 +33,7 @@ from oncue.asl.fields import (
 from oncue.asl.model import Catcher, QueryLanguage, Retrier
 from oncue.asl.paths import compile_path, compile_reference_path
 from oncue.asl.template import TemplateError, compile_template, find_template_problems
+from oncue.asl.validate_jsonata import compile_assign, compile_field
 from oncue.errors import Problem
 from oncue.types import Json
 
@@ -296,14 +297,16 @@ class Checker:
             if "Next" not in raw:
                 self.schema(at, "The field 'Next' is required in a Catcher")
             result_path = self.result_path(fields, "ResultPath", at)
+            assign = compile_assign(self, fields.get("Assign"), child(at, "Assign"), language)
+            output = compile_field(self, fields, "Output", at)
             if self.clean_since(mark):
                 catchers.append(
                     Catcher(
                         error_equals=errors,
                         next=fields["Next"],
                         result_path=result_path,
-                        output=fields.get("Output"),
-                        assign=fields.get("Assign"),
+                        output=output,
+                        assign=assign,
                     )
                 )
         return tuple(catchers)

@@ -35,7 +35,11 @@ from oncue.asl.choice_operators import (
 )
 from oncue.asl.evaluation import Scope, StatesFailure
 from oncue.asl.fields import SCHEMA_VALIDATION_FAILED, child, is_jsonata_expression, problem
+from oncue.asl.jsonata_eval import QUERY_EVALUATION_ERROR, Bindings
+from oncue.asl.jsonata_template import JsonataTemplate
+from oncue.asl.jsonutil import dumps
 from oncue.asl.model import ChoiceRule
+from oncue.asl.variables import Assignment
 from oncue.errors import Problem
 from oncue.types import Json
 
@@ -54,11 +58,11 @@ _COMBINATORS: Final = frozenset({"And", "Or", "Not"})
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CompiledChoiceRule:
-    """A JSONPath choice rule. ``assign`` is a top-level rule's raw ``Assign`` (variables)."""
+    """A JSONPath choice rule. ``assign`` is a top-level rule's ``Assign`` (variables)."""
 
     next: str | None
     test: Test
-    assign: Mapping[str, Json] | None = None
+    assign: Assignment | None = None
 
     def matches(self, scope: Scope) -> bool:
         return self.test(scope)
@@ -66,24 +70,32 @@ class CompiledChoiceRule:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JsonataChoiceRule:
-    """A JSONata choice rule, kept raw until the JSONata evaluator exists.
+    """A JSONata choice rule ("Choice Rules (JSONata)"): a Condition, and what it assigns.
 
-    A literal boolean ``Condition`` is decided here; an expression raises
-    ``States.QueryEvaluationError`` when evaluated.
+    The validator compiles ``Condition``, ``Assign`` and ``Output`` (see
+    :func:`oncue.asl.validate_leaf_states.build_choice`); :meth:`holds` evaluates the rule.
     """
 
     next: str | None
-    condition: Json
-    assign: Mapping[str, Json] | None = None
-    output: Json = None
+    condition: JsonataTemplate | bool
+    assign: Assignment | None = None
+    output: JsonataTemplate | None = None
 
-    def matches(self, scope: Scope) -> bool:
+    def holds(self, bindings: Bindings) -> bool:
+        """The Condition's value; anything but a boolean is States.QueryEvaluationError."""
         if isinstance(self.condition, bool):
             return self.condition
-        raise StatesFailure(
-            "States.QueryEvaluationError",
-            f"JSONata expressions are not evaluated by this version: {self.condition}",
-        )
+        value = self.condition.evaluate(bindings, "Condition")
+        if not isinstance(value, bool):
+            raise StatesFailure(
+                QUERY_EVALUATION_ERROR,
+                f"The JSONata expression '{self.condition.raw}' specified for the field "
+                f"'Condition' returned {dumps(value)}, which is not a boolean.",
+            )
+        return value
+
+    def matches(self, scope: Scope) -> bool:
+        raise StatesFailure(QUERY_EVALUATION_ERROR, "A JSONata rule is evaluated with holds()")
 
 
 def _compile(
@@ -230,8 +242,8 @@ def compile_choice_rule(
     compiled = _compile(raw, pointer, top_level, problems)
     if compiled is None:
         return None
-    test, next_state, assign = compiled
-    return CompiledChoiceRule(next=next_state, test=test, assign=assign)
+    test, next_state, _ = compiled
+    return CompiledChoiceRule(next=next_state, test=test)
 
 
 _JSONATA_RULE_FIELDS: Final = frozenset({"Condition", "Next", "Assign", "Output", "Comment"})
@@ -295,6 +307,5 @@ def compile_jsonata_choice_rule(
         )
     if len(problems) > before:
         return None
-    return JsonataChoiceRule(
-        next=next_state, condition=condition, assign=assign, output=raw.get("Output")
-    )
+    # Condition, Assign and Output are compiled by the state's builder, which has the checker.
+    return JsonataChoiceRule(next=next_state, condition=True)

@@ -292,9 +292,13 @@ def kind_name(kind: Kind) -> str:
 
 
 def is_jsonata_expression(value: Json) -> bool:
-    """A JSONata expression is a string written ``{% ... %}`` ("Transforming data")."""
+    """A JSONata expression is a string written ``{% ... %}`` ("Transforming data"): it must
+    start with ``{%`` and end with ``%}``, with nothing before or after them."""
     return (
-        isinstance(value, str) and value.lstrip().startswith("{%") and value.rstrip().endswith("%}")
+        isinstance(value, str)
+        and len(value) >= 4
+        and value.startswith("{%")
+        and value.endswith("%}")
     )
 
 

@@ -77,6 +77,12 @@ class Frame:
     remaining: int = 0
     map: MapProgress | None = None
     closed: bool = False
+    #: This frame's own variable scope (name -> value) and each value's size in bytes
+    #: (:mod:`oncue.asl.variables`); enclosing scopes are read through ``parent``.
+    variables: dict[str, Json] = field(default_factory=dict)
+    variable_sizes: dict[str, int] = field(default_factory=dict)
+    #: A Distributed Map iteration: the enclosing scopes are not visible.
+    isolated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,8 @@ class ExecutionState:
     frames: dict[str, Frame] = field(default_factory=dict)
     #: The shared, read-only parts of the context object.
     context_base: dict[str, Any] = field(default_factory=dict)
+    #: Bytes of the variables held by the open frames (the 10 MiB execution limit).
+    variable_bytes: int = 0
 
     @property
     def finished(self) -> bool:

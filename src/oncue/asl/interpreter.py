@@ -19,6 +19,13 @@ Rules / theory of operation
   to the interpreter may be at least once.
 * Input and output processing follows AWS "Processing input and output in Step Functions":
   InputPath -> Parameters -> (task) -> ResultSelector -> ResultPath -> OutputPath.
+* A JSONata state (``QueryLanguage``) uses Arguments and Output instead
+  (:mod:`oncue.asl.jsonata_states`); its expressions were parsed at validation and read
+  ``$states``. A failing expression records ``EvaluationFailed`` and fails the state with
+  ``States.QueryEvaluationError``.
+* Workflow variables live in frames: each frame is a scope and reads its enclosing frames'
+  (:mod:`oncue.asl.variables`). Every expression of a state reads the values of the moment
+  it was entered; ``Assign`` takes effect in ``exit_state``, recorded in ``*StateExited``.
 * Errors follow AWS "Handling errors in Step Functions workflows": a failing state consults
   its Retry, then its Catch; an unhandled error fails its frame, a failed branch or iteration
   fails its Parallel or Map state, and a failed top-level frame fails the execution.
@@ -32,12 +39,12 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from oncue.asl import lifecycle, redrive
+from oncue.asl import failures, jsonata_states, lifecycle, redrive
 from oncue.asl.commands import (
     ArmTimer,
     CancelTimer,
@@ -59,7 +66,7 @@ from oncue.asl.frames import ExecutionState, Frame, Pending
 from oncue.asl.history import EventLog, format_time
 from oncue.asl.jsonutil import dumps
 from oncue.asl.model import State, StateMachine
-from oncue.asl.retry import backoff_seconds, find_catcher, find_retrier
+from oncue.asl.variables import assigned_details, store, visible
 from oncue.types import MAX_PAYLOAD_BYTES, Json
 
 __all__ = ["Interpreter", "Step"]
@@ -179,7 +186,13 @@ class _Turn:
     def evaluate(
         self, expr: Expression, data: Json, frame: Frame, extra: dict[str, object] | None = None
     ) -> Json:
-        return expr.evaluate(Scope(input=data, context=self.context(frame, extra), rng=self.rng))
+        return expr.evaluate(self.scope(data, frame, extra))
+
+    def scope(self, data: Json, frame: Frame, extra: dict[str, object] | None = None) -> Scope:
+        """What a JSONPath expression of ``frame``'s state sees (``$``, ``$$``, variables)."""
+        return Scope(
+            input=data, context=self.context(frame, extra), variables=visible(frame), rng=self.rng
+        )
 
     def select(self, path: Expression | None, data: Json, frame: Frame) -> Json:
         """InputPath / OutputPath: None (``null``) gives ``{}``."""
@@ -272,14 +285,10 @@ class _Turn:
                 cause="The execution has exceeded its TimeoutSeconds.",
             )
         elif pending.purpose == "wait":
+            from oncue.asl import simple
+
             frame.wait = None
-            state = self.state_of(frame)
-            try:
-                output = self.select(state.output_path, frame.effective, frame)
-            except StatesFailure as failure:
-                self.continue_after(frame, self.fail_state(frame, failure.error, failure.cause))
-                return
-            self.continue_after(frame, self.exit_state(frame, output))
+            self.continue_after(frame, simple.finish_wait(self, frame))
         elif pending.purpose == "retry":
             frame.wait = None
             self.continue_after(frame, self.run_state(frame))
@@ -345,25 +354,43 @@ class _Turn:
     def run_state(self, frame: Frame) -> _Transition:
         state = self.state_of(frame)
         try:
+            if state.query_language == "JSONata" and state.type in _JSONATA_TYPES:
+                return getattr(jsonata_states, "run_" + state.type.lower())(self, frame, state)  # type: ignore[no-any-return]
             return _handlers()[state.type](self, frame, state)
         except StatesFailure as failure:
-            return self.fail_state(frame, failure.error, failure.cause)
+            return self.fail(frame, failure)
+
+    def fail(self, frame: Frame, failure: StatesFailure) -> _Transition:
+        """A state failed evaluating something (see :func:`oncue.asl.failures.fail`)."""
+        return failures.fail(self, frame, failure)
 
     def finish_with_result(self, frame: Frame, result: Json) -> _Transition:
         """Task, Parallel and Map: ResultSelector -> ResultPath -> OutputPath, then exit."""
         state = self.state_of(frame)
         try:
+            if state.query_language == "JSONata":
+                output, assigned = jsonata_states.result_output(self, frame, state, result)
+                return self.exit_state(frame, output, assigned=assigned)
             selector = getattr(state, "result_selector", None)
             if selector is not None:
                 result = self.evaluate(selector, result, frame)
+            # Assign's ``$`` is the result after ResultSelector, before ResultPath.
+            assigned = jsonata_states.evaluate_assign(self, frame, state.assign, None, result)
             combined = self.place(getattr(state, "result_path", None), frame.input, result)
             output = self.select(state.output_path, combined, frame)
         except StatesFailure as failure:
-            return self.fail_state(frame, failure.error, failure.cause)
-        return self.exit_state(frame, output)
+            return self.fail(frame, failure)
+        return self.exit_state(frame, output, assigned=assigned)
 
-    def exit_state(self, frame: Frame, output: Json, next_name: str | None = None) -> _Transition:
-        """Record ``*StateExited`` and move on (or end the frame).
+    def exit_state(
+        self,
+        frame: Frame,
+        output: Json,
+        next_name: str | None = None,
+        *,
+        assigned: Mapping[str, Json] | None = None,
+    ) -> _Transition:
+        """Store ``assigned`` variables, record ``*StateExited`` and move on (or end the frame).
 
         ``next_name`` overrides the state's Next (a Choice state picks its own).
         """
@@ -376,11 +403,18 @@ class _Turn:
                 f"The state/task '{frame.state}' returned a result with a size exceeding "
                 f"the maximum number of bytes service limit.",
             )
-        self.emit(
-            frame,
-            state.type + "StateExited",
-            {"name": frame.state, "output": text, "outputDetails": {"truncated": False}},
-        )
+        details: dict[str, object] = {
+            "name": frame.state,
+            "output": text,
+            "outputDetails": {"truncated": False},
+        }
+        if assigned is not None:
+            try:
+                texts = store(self.s, frame, assigned, frame.state or "")
+                details.update(assigned_details(texts))
+            except StatesFailure as failure:
+                return self.fail_state(frame, failure.error, failure.cause)
+        self.emit(frame, state.type + "StateExited", details)
         target = next_name or state.next
         if target is not None:
             return (target, output)
@@ -391,34 +425,13 @@ class _Turn:
 
     def fail_state(self, frame: Frame, error: str, cause: str | None) -> _Transition:
         """The current state failed: Retry, then Catch, then fail the frame."""
-        state = self.state_of(frame)
-        if error == "States.Runtime" and cause is not None:
-            cause = self.runtime_cause(frame, cause)
-        retriers = getattr(state, "retry", ())
-        index = find_retrier(retriers, error)
-        if index is not None and frame.retries[index] < retriers[index].max_attempts:
-            frame.retries[index] += 1
-            frame.retry_count += 1
-            delay = backoff_seconds(retriers[index], frame.retries[index], self.rng)
-            frame.wait = "retry"
-            self.arm(frame, "retry", self.now + timedelta(seconds=delay))
-            return None
-        catcher = find_catcher(getattr(state, "catch", ()), error)
-        if catcher is not None:
-            error_output: dict[str, Json] = {"Error": error}
-            if cause is not None:
-                error_output["Cause"] = cause
-            try:
-                output = self.place(catcher.result_path, frame.input, error_output)
-            except StatesFailure as failure:
-                lifecycle.frame_failed(self, frame, failure.error, failure.cause)
-                return None
-            return (catcher.next, output)
-        lifecycle.frame_failed(self, frame, error, cause)
-        return None
+        return failures.fail_state(self, frame, error, cause)
 
 
 _StateHandler = Callable[["_Turn", Frame, Any], _Transition]
+#: State types whose JSONata form has its own handler in :mod:`oncue.asl.jsonata_states`.
+_JSONATA_TYPES = frozenset({"Pass", "Choice", "Wait", "Succeed", "Fail"})
+
 _HANDLERS: dict[str, _StateHandler] = {}
 
 

@@ -40,6 +40,8 @@ def new_child(turn: _Turn, parent: Frame, index: int, body: BodyLike) -> Frame:
 
 
 def _close(turn: _Turn, frame: Frame) -> None:
+    # A closed scope's variables no longer count (a redrive reopening it counts them again).
+    turn.s.variable_bytes -= sum(frame.variable_sizes.values())
     frame.closed = True
     frame.wait = None
     turn.disarm(frame)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeAlias
 
 from oncue.asl.evaluation import Expression, ReferenceTarget, Scope
+from oncue.asl.jsonata_template import JsonataTemplate
+from oncue.asl.variables import Assignment
 from oncue.types import Json
 
 __all__ = [
@@ -68,9 +70,9 @@ class Catcher:
     next: str
     #: Where the error output goes; None means ``null`` (keep the state input).
     result_path: ReferenceTarget | None
-    # JSONata mode (a later issue): Output and Assign of the catcher.
-    output: Json = None
-    assign: Mapping[str, Json] | None = None
+    #: JSONata mode: the catcher's Output (default: the error output).
+    output: JsonataTemplate | None = None
+    assign: Assignment | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,9 +86,12 @@ class StateBase:
     #: None means ``"InputPath": null`` (the state sees ``{}``); absent means ``$``.
     input_path: Expression | None = None
     output_path: Expression | None = None
-    #: JSONata mode and variables (a later issue); kept here so the model need not change.
-    assign: Mapping[str, Json] | None = None
-    output: Json = None
+    #: Variables (both query languages) and JSONata's Output.
+    assign: Assignment | None = None
+    output: JsonataTemplate | None = None
+    #: JSONata mode: the fields written as ``{% %}`` instead of a literal (TimeoutSeconds,
+    #: Seconds, Timestamp, MaxConcurrency, ToleratedFailure*, Error, Cause), by field name.
+    expressions: Mapping[str, JsonataTemplate] = field(default_factory=dict)
 
     @property
     def type(self) -> str:
@@ -118,7 +123,7 @@ class TaskState(StateBase):
     heartbeat_seconds_path: Expression | None = None
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
-    arguments: Json = None
+    arguments: JsonataTemplate | None = None
 
     @property
     def type(self) -> str:
@@ -174,7 +179,7 @@ class ParallelState(StateBase):
     result_path: ReferenceTarget | None = None
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
-    arguments: Json = None
+    arguments: JsonataTemplate | None = None
 
     @property
     def type(self) -> str:
@@ -197,7 +202,11 @@ class MapState(StateBase):
     tolerated_failure_percentage_path: Expression | None = None
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
-    items: Json = None  # JSONata mode's Items (a later issue)
+    #: JSONata mode: Items (an array or an expression) and ItemSelector.
+    items: JsonataTemplate | None = None
+    jsonata_item_selector: JsonataTemplate | None = None
+    #: ProcessorConfig Mode DISTRIBUTED: iterations do not see the enclosing variables.
+    distributed: bool = False
 
     @property
     def type(self) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from oncue.asl import lifecycle
-from oncue.asl.evaluation import Expression, Scope, StatesFailure
+from oncue.asl import jsonata_states, lifecycle
+from oncue.asl.evaluation import Expression, StatesFailure
+from oncue.asl.jsonata_states import evaluate_assign
 from oncue.asl.jsonutil import dumps
 from oncue.asl.model import ChoiceState, FailState, PassState, SucceedState, WaitState
 from oncue.types import Json
@@ -20,7 +21,15 @@ if TYPE_CHECKING:
     from oncue.asl.frames import Frame
     from oncue.asl.interpreter import _Transition, _Turn
 
-__all__ = ["parse_timestamp", "run_choice", "run_fail", "run_pass", "run_succeed", "run_wait"]
+__all__ = [
+    "finish_wait",
+    "parse_timestamp",
+    "run_choice",
+    "run_fail",
+    "run_pass",
+    "run_succeed",
+    "run_wait",
+]
 
 
 def run_pass(turn: _Turn, frame: Frame, state: PassState) -> _Transition:
@@ -29,36 +38,54 @@ def run_pass(turn: _Turn, frame: Frame, state: PassState) -> _Transition:
     if state.parameters is not None:
         effective = turn.evaluate(state.parameters, effective, frame)
     result = state.result if state.has_result else effective
+    assigned = evaluate_assign(turn, frame, state.assign, None, result)
     output = turn.place(state.result_path, frame.input, result)
-    return turn.exit_state(frame, turn.select(state.output_path, output, frame))
+    return turn.exit_state(frame, turn.select(state.output_path, output, frame), assigned=assigned)
 
 
 def run_choice(turn: _Turn, frame: Frame, state: ChoiceState) -> _Transition:
     # AWS "Choice workflow state": rules are tried in order; the first match wins; with no
     # match and no Default the state fails with States.NoChoiceMatched.
     effective = turn.select(state.input_path, frame.input, frame)
-    scope = Scope(input=effective, context=turn.context(frame), rng=turn.rng)
-    target = next((rule.next for rule in state.choices if rule.matches(scope)), None)
-    if target is None:
-        target = state.default
+    scope = turn.scope(effective, frame)
+    rule = next((rule for rule in state.choices if rule.matches(scope)), None)
+    # A matching rule's Assign replaces the state's ("Choice Rules": Assign).
+    assign = getattr(rule, "assign", None) or state.assign
+    target = rule.next if rule is not None else state.default
     if target is None:
         raise StatesFailure(
             "States.NoChoiceMatched",
             f"No Matches! The state '{frame.state}' has no rule that matches its input "
             f"and no Default.",
         )
-    return turn.exit_state(frame, turn.select(state.output_path, effective, frame), target)
+    assigned = evaluate_assign(turn, frame, assign, None, effective)
+    output = turn.select(state.output_path, effective, frame)
+    return turn.exit_state(frame, output, target, assigned=assigned)
 
 
 def run_wait(turn: _Turn, frame: Frame, state: WaitState) -> _Transition:
     effective = turn.select(state.input_path, frame.input, frame)
     due = _due(turn, frame, state, effective)
-    if due <= turn.now:
-        return turn.exit_state(frame, turn.select(state.output_path, effective, frame))
     frame.effective = effective
+    if due <= turn.now:
+        return finish_wait(turn, frame)
     frame.wait = "timer"
     turn.arm(frame, "wait", due)
     return None
+
+
+def finish_wait(turn: _Turn, frame: Frame) -> _Transition:
+    """A Wait state's time has come: Assign, OutputPath or Output, then exit."""
+    state = turn.state_of(frame)
+    assert isinstance(state, WaitState)
+    try:
+        if state.query_language == "JSONata":
+            return jsonata_states.wait_exit(turn, frame, state)
+        assigned = evaluate_assign(turn, frame, state.assign, None, frame.effective)
+        output = turn.select(state.output_path, frame.effective, frame)
+    except StatesFailure as failure:
+        return turn.fail(frame, failure)
+    return turn.exit_state(frame, output, assigned=assigned)
 
 
 def _due(turn: _Turn, frame: Frame, state: WaitState, effective: Json) -> datetime:

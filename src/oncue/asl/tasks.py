@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from oncue.asl import jsonata_states
 from oncue.asl.commands import (
     CancelTask,
     CancelTimer,
@@ -43,16 +44,12 @@ def run_task(turn: _Turn, frame: Frame, state: TaskState) -> _Transition:
     ref = parse_resource(state.resource)
     if ref is None:
         raise StatesFailure("States.Runtime", f"'{state.resource}' is not a valid Resource ARN")
-    effective = turn.select(state.input_path, frame.input, frame)
     frame.token = _new_token(turn) if ref.needs_token else None
-    timeout = state.timeout_seconds
-    if state.timeout_seconds_path is not None:
-        timeout = _positive_int(turn, frame, state.timeout_seconds_path, effective, "Timeout")
-    heartbeat = state.heartbeat_seconds
-    if state.heartbeat_seconds_path is not None:
-        heartbeat = _positive_int(turn, frame, state.heartbeat_seconds_path, effective, "Heartbeat")
-    if state.parameters is not None:
-        effective = turn.evaluate(state.parameters, effective, frame)
+    if state.query_language == "JSONata":
+        # The token exists before Arguments are evaluated: $states.context.Task.Token.
+        effective, timeout, heartbeat = jsonata_states.task_settings(turn, frame, state)
+    else:
+        effective, timeout, heartbeat = _jsonpath_settings(turn, frame, state)
     text = dumps(effective)
     if payload_too_large(text):
         raise StatesFailure(
@@ -83,6 +80,21 @@ def run_task(turn: _Turn, frame: Frame, state: TaskState) -> _Transition:
     if heartbeat is not None:
         turn.arm(frame, "heartbeat", turn.now + timedelta(seconds=heartbeat))
     return None
+
+
+def _jsonpath_settings(
+    turn: _Turn, frame: Frame, state: TaskState
+) -> tuple[Json, int | None, int | None]:
+    effective = turn.select(state.input_path, frame.input, frame)
+    timeout = state.timeout_seconds
+    if state.timeout_seconds_path is not None:
+        timeout = _positive_int(turn, frame, state.timeout_seconds_path, effective, "Timeout")
+    heartbeat = state.heartbeat_seconds
+    if state.heartbeat_seconds_path is not None:
+        heartbeat = _positive_int(turn, frame, state.heartbeat_seconds_path, effective, "Heartbeat")
+    if state.parameters is not None:
+        effective = turn.evaluate(state.parameters, effective, frame)
+    return effective, timeout, heartbeat
 
 
 def _new_token(turn: _Turn) -> str:

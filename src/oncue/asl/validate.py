@@ -21,6 +21,7 @@ from oncue.asl.checker import Checker
 from oncue.asl.fields import MAX_SECONDS, SCHEMA_VALIDATION_FAILED, TOP_LEVEL_FIELDS, problem
 from oncue.asl.loader import load_definition
 from oncue.asl.model import StateMachine
+from oncue.asl.validate_jsonata import check_scopes
 from oncue.asl.validate_states import parse_body
 from oncue.errors import DefinitionError, Problem
 from oncue.types import Json
@@ -80,6 +81,7 @@ def _build(raw: Json, problems: list[Problem]) -> StateMachine | None:
             "The value for the field 'QueryLanguage' must be JSONPath or JSONata",
         )
     body = parse_body(checker, dict(raw), "", table=TOP_LEVEL_FIELDS, owner="the state machine")
+    check_scopes(checker, raw)
     timeout = raw.get("TimeoutSeconds")
     if (
         isinstance(timeout, int)

@@ -24,7 +24,10 @@ from oncue.types import Json
 __all__ = ["check_graph", "check_state_name"]
 
 
-def check_state_name(checker: Checker, name: str, pointer: str) -> None:
+def check_state_name(checker: Checker, name: object, pointer: str) -> None:
+    if not isinstance(name, str):  # a YAML key such as `Yes:` reads as a boolean
+        checker.report(pointer, INVALID_STATE_NAME, f"A state name must be a string: {name!r}")
+        return
     if not name or len(name) > MAX_STATE_NAME_LENGTH:
         checker.report(
             pointer,

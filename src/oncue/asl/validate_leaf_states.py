@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from oncue.asl.checker import Checker
-from oncue.asl.choice import compile_choice_rule, compile_jsonata_choice_rule, parse_timestamp
+from oncue.asl.choice import (
+    CompiledChoiceRule,
+    JsonataChoiceRule,
+    compile_choice_rule,
+    compile_jsonata_choice_rule,
+    parse_timestamp,
+)
 from oncue.asl.evaluation import Expression
 from oncue.asl.fields import INVALID_RESOURCE, MAX_SECONDS, child, is_jsonata_expression
 from oncue.asl.intrinsics import compile_intrinsic
+from oncue.asl.jsonata_template import JsonataTemplate
 from oncue.asl.model import (
     ChoiceRule,
     ChoiceState,
@@ -29,6 +36,7 @@ from oncue.asl.model import (
     TaskState,
     WaitState,
 )
+from oncue.asl.validate_jsonata import compile_assign, compile_value
 from oncue.types import Json
 
 __all__ = [
@@ -72,15 +80,20 @@ class StateContext:
     common: Mapping[str, Json]
 
 
-def jsonata_value(ctx: StateContext, key: str, *, kinds: tuple[type, ...], noun: str) -> Json:
+def jsonata_value(
+    ctx: StateContext, key: str, *, kinds: tuple[type, ...], noun: str
+) -> JsonataTemplate | None:
     """A JSONata-only field that holds a literal of ``kinds`` or a ``{% %}`` expression."""
-    value = ctx.good.get(key)
-    if key in ctx.good and not (isinstance(value, kinds) or is_jsonata_expression(value)):
+    if key not in ctx.good:
+        return None
+    value = ctx.good[key]
+    if not (isinstance(value, kinds) or is_jsonata_expression(value)):
         ctx.checker.schema(
             child(ctx.pointer, key),
             f"The value for the field '{key}' must be {noun} or a JSONata expression",
         )
-    return value
+        return None
+    return compile_value(ctx.checker, value, child(ctx.pointer, key))
 
 
 def build_pass(ctx: StateContext) -> State:
@@ -150,8 +163,31 @@ def build_choice(ctx: StateContext) -> State:
                 raw_rule, pointer=rule_at, top_level=True, problems=ctx.checker.problems
             )
         if rule is not None:
-            rules.append(rule)
+            rules.append(_rule_extras(ctx, rule, raw_rule, rule_at))
     return ChoiceState(**ctx.common, choices=tuple(rules), default=ctx.good.get("Default"))
+
+
+def _rule_extras(ctx: StateContext, rule: ChoiceRule, raw: Json, pointer: str) -> ChoiceRule:
+    """Compile a rule's Assign (both languages), Condition and Output (JSONata)."""
+    assert isinstance(raw, dict)
+    assign = compile_assign(ctx.checker, raw.get("Assign"), child(pointer, "Assign"), ctx.language)
+    if isinstance(rule, JsonataChoiceRule):
+        condition = raw["Condition"]
+        compiled: JsonataTemplate | bool | None = (
+            condition
+            if isinstance(condition, bool)
+            else compile_value(ctx.checker, condition, child(pointer, "Condition"))
+        )
+        output = (
+            compile_value(ctx.checker, raw["Output"], child(pointer, "Output"))
+            if "Output" in raw
+            else None
+        )
+        return replace(
+            rule, condition=True if compiled is None else compiled, assign=assign, output=output
+        )
+    assert isinstance(rule, CompiledChoiceRule)
+    return replace(rule, assign=assign)
 
 
 def build_wait(ctx: StateContext) -> State:

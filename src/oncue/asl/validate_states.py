@@ -19,6 +19,7 @@ from typing import Final
 from oncue.asl.checker import Checker
 from oncue.asl.fields import (
     BODY_FIELDS,
+    EXPRESSION_CAPABLE_FIELDS,
     MAX_SECONDS,
     NEXT_OR_END_TYPES,
     PROCESSOR_FIELDS,
@@ -27,9 +28,12 @@ from oncue.asl.fields import (
     UNSUPPORTED_FIELDS,
     Kind,
     child,
+    is_jsonata_expression,
 )
+from oncue.asl.jsonata_template import JsonataTemplate
 from oncue.asl.model import BodyLike, MapState, ParallelState, QueryLanguage, State
 from oncue.asl.validate_graph import check_graph, check_state_name
+from oncue.asl.validate_jsonata import compile_assign, compile_field, compile_value
 from oncue.asl.validate_leaf_states import (
     StateContext,
     build_choice,
@@ -117,7 +121,13 @@ def parse_state(checker: Checker, name: str, raw: Json, pointer: str) -> State |
             checker.schema(pointer, f"The field '{key}' is required by state type '{kind}'")
     if kind in NEXT_OR_END_TYPES:
         _check_next_end(checker, raw, good, pointer)
-    output = good.get("Output")
+    expressions: dict[str, JsonataTemplate] = {}
+    if language == "JSONata":
+        for key in sorted(EXPRESSION_CAPABLE_FIELDS & set(good)):
+            if is_jsonata_expression(good[key]):
+                template = compile_value(checker, good[key], child(pointer, key))
+                if template is not None:
+                    expressions[key] = template
     common: dict[str, Json] = {
         "name": name,
         "comment": good.get("Comment"),
@@ -126,8 +136,9 @@ def parse_state(checker: Checker, name: str, raw: Json, pointer: str) -> State |
         "query_language": language,
         "input_path": checker.io_path(good, "InputPath", pointer),
         "output_path": checker.io_path(good, "OutputPath", pointer),
-        "assign": good.get("Assign"),
-        "output": output,
+        "assign": compile_assign(checker, good.get("Assign"), child(pointer, "Assign"), language),
+        "output": compile_field(checker, good, "Output", pointer),
+        "expressions": expressions,
     }
     ctx = StateContext(
         checker=checker, raw=raw, good=good, pointer=pointer, language=language, common=common
@@ -246,6 +257,9 @@ def _processor(ctx: StateContext) -> BodyLike | None:
 def _map(ctx: StateContext) -> State:
     checker, raw, good, pointer = ctx.checker, ctx.raw, ctx.good, ctx.pointer
     processor = _processor(ctx)
+    config = raw.get("ItemProcessor", raw.get("Iterator"))
+    config = config.get("ProcessorConfig") if isinstance(config, dict) else None
+    distributed = isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED"
     checker.exclusive(raw, pointer, "ItemSelector", "Parameters")
     checker.exclusive(raw, pointer, "MaxConcurrency", "MaxConcurrencyPath")
     checker.exclusive(raw, pointer, "ToleratedFailureCount", "ToleratedFailureCountPath")
@@ -292,6 +306,10 @@ def _map(ctx: StateContext) -> State:
         retry=checker.retriers(good, pointer),
         catch=checker.catchers(good, pointer, ctx.language),
         items=jsonata_value(ctx, "Items", kinds=(list,), noun="an array"),
+        jsonata_item_selector=compile_field(checker, good, "ItemSelector", pointer)
+        if ctx.language == "JSONata"
+        else None,
+        distributed=distributed,
     )
 
 

@@ -84,6 +84,7 @@ class FieldMatcher(Generic[T]):
         "prefixes",
         "prefixes_ic",
         "slow",
+        "strings",
         "suffixes",
         "suffixes_ic",
     )
@@ -92,6 +93,8 @@ class FieldMatcher(Generic[T]):
         self.exact: dict[Key, list[T]] = {}
         #: True while every matcher added is an exact value: then ``exact`` is the whole story.
         self.exact_only = True
+        #: True once a matcher only strings can pass (affixes, equals-ignore-case, CIDR) is in.
+        self.strings = False
         self.lowered: dict[str, list[T]] = {}
         self.prefixes: _Affixes[T] = _Affixes()
         self.prefixes_ic: _Affixes[T] = _Affixes()
@@ -109,6 +112,7 @@ class FieldMatcher(Generic[T]):
             self.exact.setdefault(matcher.key, []).append(target)
             return
         self.exact_only = False
+        self.strings = self.strings or isinstance(matcher, (EqualsIgnoreCase, Prefix, Suffix, Cidr))
         if isinstance(matcher, EqualsIgnoreCase):
             self.lowered.setdefault(matcher.lowered, []).append(target)
         elif isinstance(matcher, Prefix):
@@ -133,19 +137,8 @@ class FieldMatcher(Generic[T]):
         if hit:
             out.extend(hit)
         if type(value) is str:
-            if self.prefixes.lengths:
-                self.prefixes.prefixes_of(value, out)
-            if self.suffixes.lengths:
-                self.suffixes.suffixes_of(value, out)
-            if self.lowered or self.prefixes_ic.lengths or self.suffixes_ic.lengths:
-                lowered = value.lower()
-                hit = self.lowered.get(lowered)
-                if hit:
-                    out.extend(hit)
-                self.prefixes_ic.prefixes_of(lowered, out)
-                self.suffixes_ic.suffixes_of(lowered, out)
-            if self._cidr:
-                self._stab_cidr(value, out)
+            if self.strings:
+                self._strings(value, out)
         elif self._numeric and type(key) is int:
             # Only numbers within EventBridge's numeric range have an int key.
             tree = self._numeric_tree
@@ -157,6 +150,22 @@ class FieldMatcher(Generic[T]):
         for matcher, target in self.slow:
             if matcher.test(value):
                 out.append(target)
+
+    def _strings(self, value: str, out: list[T]) -> None:
+        """The tests only strings can pass: affixes, equals-ignore-case, CIDR blocks."""
+        if self.prefixes.lengths:
+            self.prefixes.prefixes_of(value, out)
+        if self.suffixes.lengths:
+            self.suffixes.suffixes_of(value, out)
+        if self.lowered or self.prefixes_ic.lengths or self.suffixes_ic.lengths:
+            lowered = value.lower()
+            hit = self.lowered.get(lowered)
+            if hit:
+                out.extend(hit)
+            self.prefixes_ic.prefixes_of(lowered, out)
+            self.suffixes_ic.suffixes_of(lowered, out)
+        if self._cidr:
+            self._stab_cidr(value, out)
 
     def _stab_cidr(self, value: str, out: list[T]) -> None:
         address = ip_to_int(value)

@@ -123,6 +123,11 @@ class PathPlan:
     path: str
     size: int
     steps: tuple[tuple[tuple[str, int], ...], ...]
+    #: Per segment but the last: (the segment, the dotted keys that could stand for it and
+    #: more). When none of those is in the event, the plain descent of :func:`leaves_at` holds.
+    descent: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: The last segment.
+    last: str = ""
 
 
 def path_plan(path: str) -> PathPlan:
@@ -132,7 +137,8 @@ def path_plan(path: str) -> PathPlan:
     steps = tuple(
         tuple((".".join(segments[i:j]), j) for j in range(i + 1, size + 1)) for i in range(size)
     )
-    return PathPlan(path=path, size=size, steps=steps)
+    descent = tuple((segments[i], tuple(key for key, _ in steps[i][1:])) for i in range(size - 1))
+    return PathPlan(path=path, size=size, steps=steps, descent=descent, last=segments[-1])
 
 
 def leaves_at(event: Json, plan: PathPlan, arrays: dict[object, int]) -> list[KeyedLeaf]:
@@ -146,17 +152,37 @@ def leaves_at(event: Json, plan: PathPlan, arrays: dict[object, int]) -> list[Ke
     sit under different elements of a common array, so their leaves already disagree there and
     sharing a number cannot make inconsistent leaves look consistent.
     """
+    if type(event) is not dict:
+        return _leaves_at(event, plan, arrays)
+    # The common case first: plain objects all the way down to one scalar, and no key holding
+    # a dot that could stand for several segments. Anything else takes the general walk.
+    node: Json = event
+    for segment, dotted in plan.descent:
+        for key in dotted:
+            if key in node:
+                return _leaves_at(event, plan, arrays)
+        node = node.get(segment)
+        if type(node) is not dict:
+            if isinstance(node, (dict, list)):
+                return _leaves_at(event, plan, arrays)
+            return []  # absent, or a scalar with no fields under it
+    value = node.get(plan.last, _MISSING)
+    kind = type(value)
+    if kind is str:
+        return [(value, value, ())]
+    if value is _MISSING or kind is dict:
+        return []  # objects are not leaves
+    if isinstance(value, (dict, list)):
+        return _leaves_at(event, plan, arrays)
+    return [(value, value_key(value), ())]
+
+
+def _leaves_at(event: Json, plan: PathPlan, arrays: dict[object, int]) -> list[KeyedLeaf]:
+    """:func:`leaves_at` by the general walk: arrays, and keys holding dots."""
     out: list[KeyedLeaf] = []
     if not isinstance(event, dict):
         return out
     size = plan.size
-    if size == 1:  # a top-level field (source, detail-type, ...): the common case
-        value = event.get(plan.path, _MISSING)
-        if value is _MISSING:
-            return out
-        if type(value) is str:
-            out.append((value, value, ()))
-            return out
     steps = plan.steps
     # Objects still to step into: (object, segments consumed, route, trace). A route is a
     # linked list of the keys taken, built as we go because only arrays need it.

@@ -167,7 +167,10 @@ class RuleIndex:
                         targets = field.exact.get(value)
                         if targets:
                             for target in targets:
-                                push((target, ()))
+                                if target.lookups or target.absent:
+                                    push((target, ()))
+                                else:  # a final state: no need to visit it
+                                    result.update(target.rules)
                         continue
                 found = leaves.get(path)
                 if found is None:
@@ -185,7 +188,10 @@ class RuleIndex:
                     targets = field.exact.get(pairs[0][1])
                     if targets:
                         for target in targets:
-                            push((target, ()))
+                            if target.lookups or target.absent:
+                                push((target, ()))
+                            else:
+                                result.update(target.rules)
                     continue
                 for value, key, leaf_trace in pairs:
                     if exact_only:
@@ -204,6 +210,11 @@ class RuleIndex:
                     else:
                         merged = trace
                     for target in targets:
+                        if not (target.lookups or target.absent):
+                            # A final state: its rules match whatever the trace, so it needs
+                            # no visit (nor de-duplication: ``result`` is a set).
+                            result.update(target.rules)
+                            continue
                         token = (target, merged)
                         if token not in seen:
                             seen.add(token)

@@ -73,6 +73,10 @@ def value_key(value: Json) -> Key:
     """
     if type(value) is str:
         return value
+    kind = type(value)
+    if (kind is float or kind is int) and MIN_NUMBER <= value <= MAX_NUMBER:
+        # The common number, inline (this is on the index's hot path); NaN fails the test.
+        return int(_SCALE * (MAX_NUMBER + float(value)))
     if value is True:
         return _TRUE
     if value is False:

@@ -20,14 +20,7 @@ execution is claimed by locking its row:
   commit (``pg_notify``, delivered only if the transaction commits); see
   :mod:`oncue.store.pg_notify`.
 
-**Round trips.** A batch of transitions writes a handful of rows per execution; sent one
-statement at a time, the network round trips would dominate. The engine's writes whose
-results nobody reads (new tasks, history rows, messages, timers, savepoints...) are queued
-and sent together in one pipeline (psycopg's pipeline mode) right before the next statement
-whose result is needed, or before the commit. The version-fenced ``UPDATE executions`` is
-such a statement: ``update_executions`` sends the queue with it and returns the real row
-counts. A queued write that fails surfaces at that flush, as a driver error, so the whole
-transaction rolls back (never half of an execution's writes).
+The queue of writes sent in one pipeline is :class:`~oncue.store.pg_queue.QueuedTx`.
 
 A worker that dies mid-transaction loses its connection and PostgreSQL rolls back, releasing
 its locks at once; one that hangs inside a transaction is cut off by
@@ -36,225 +29,36 @@ its locks at once; one that hangs inside a transaction is cut off by
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from functools import lru_cache
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-import psycopg
-
-from oncue.errors import ExecutionAlreadyExists, StoreError
-from oncue.store.pg_batch import BULK, plan
-from oncue.store.placeholders import to_format_style
+from oncue.errors import ExecutionAlreadyExists
+from oncue.store.pg_queue import FencedOut, QueuedTx, wake_topic
 from oncue.store.records import ExecutionRecord, ExecutionUpdate, Message, NewTask, TaskClaim
-from oncue.store.sql import Tx
-from oncue.store.sql_base import Cursor
-from oncue.store.sql_executions import _EXECUTION_COLUMNS
-from oncue.store.sql_work import _TASK_COLUMNS, _claim
+from oncue.store.sql_executions import (
+    _INSERT_EXECUTION,
+    _UPDATE_EXECUTION,
+    _execution_values,
+    _update_values,
+)
+from oncue.store.sql_work import _INSERT_TASK, _TASK_COLUMNS, _claim, _task_values
 
 __all__ = ["FencedOut", "PgTx", "wake_topic"]
 
-_UPDATE_EXECUTION = (
-    "UPDATE executions SET status = ?, state = ?, output = ?, error = ?, cause = ?, "
-    "stop_date = ?, redrive_count = ?, redrive_date = ?, version = version + 1 "
-    "WHERE arn = ? AND version = ?"
-)
-#: A queued statement: SQL (psycopg style), parameters, and what its row count is for: None
-#: (nothing), "" (returned by the flush), or the ARN of a fenced update (must be 1).
-_Queued = tuple[str, Sequence[Any], str | None]
 
-#: Inserting into these tables leaves work for others: the topic to notify.
-_TOPIC_OF_TABLE = {
-    "bus_deliveries": "bus",
-    "outbox": "bus",
-    "queue_messages": "bus",
-    "bus_events": "bus",
-}
-
-
-@lru_cache(maxsize=512)
-def wake_topic(sql: str) -> str | None:
-    """The wake-up topic an INSERT statement calls for, if any."""
-    words = sql.split(None, 3)
-    if len(words) < 3 or words[0].upper() != "INSERT" or words[1].upper() != "INTO":
-        return None
-    return _TOPIC_OF_TABLE.get(words[2].split("(")[0].lower())
-
-
-class FencedOut(StoreError):
-    """A fenced update found its execution changed: the transaction must roll back.
-
-    A driver-level error (listed in ``PgTx.driver_errors``): the engine never takes it for a
-    defect of one execution, since it surfaces when the queue is sent, maybe while another
-    execution is being applied."""
-
-
-@dataclass(slots=True)
-class _Savepoint:
-    name: str
-    #: Where in the queue its SAVEPOINT belongs (statements queued before it are outside).
-    mark: int
-    sent: bool = False
-
-
-class PgTx(Tx):
-    """One PostgreSQL transaction."""
-
-    def __init__(
-        self,
-        connection: psycopg.Connection[Any],
-        driver_errors: tuple[type[Exception], ...],
-        *,
-        read_only: bool,
-    ) -> None:
-        super().__init__(connection.cursor(), "postgresql", (*driver_errors, FencedOut))
-        self.connection = connection
-        #: A read-only snapshot looks at rows without claiming them.
-        self.read_only = read_only
-        self._queued: list[_Queued] = []
-        self._open: list[_Savepoint] = []
-        #: Executions whose rows this transaction holds locked.
-        self.locked: set[str] = set()
-        #: Executions this transaction added messages for.
-        self.messaged: set[str] = set()
-        #: Topics to notify on commit.
-        self.wakes: set[str] = set()
-
-    # --- what to notify ----------------------------------------------------------------
-
-    def run(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        self.flush()
-        topic = wake_topic(sql)
-        if topic is not None:
-            self.wakes.add(topic)
-        return super().run(sql, params)
-
-    def many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.flush()
-        rows = list(rows)
-        topic = wake_topic(sql)
-        if topic is not None and rows:
-            self.wakes.add(topic)
-        super().many(sql, rows)
-
-    # --- queued writes -----------------------------------------------------------------
-
-    def queue(self, sql: str, rows: Iterable[Sequence[Any]], *, counted: bool = False) -> None:
-        """Send these statements with the next one whose result is read (or at commit)."""
-        formatted = to_format_style(sql)
-        tag = "" if counted else None
-        self._queued.extend((formatted, row, tag) for row in rows)
-
-    def flush(self) -> list[int]:
-        """Send the queued statements in one pipeline; the row counts of the counted ones.
-
-        Savepoints opened since the last flush are sent first, each at its place in the
-        queue; a fenced update (see :meth:`fence_executions`) that changed no row fails the
-        transaction here."""
-        for savepoint in reversed(self._open):
-            if not savepoint.sent:
-                self._queued.insert(savepoint.mark, (f"SAVEPOINT {savepoint.name}", (), None))
-                savepoint.sent = True
-        if not self._queued:
-            return []
-        queued, self._queued = self._queued, []
-        counted: list[tuple[psycopg.Cursor[Any], str]] = []
-        fenced: list[tuple[psycopg.Cursor[Any], list[str | None]]] = []
-        with self.connection.pipeline():
-            for batch in plan(queued):
-                bulk = BULK.get(batch.sql)
-                if bulk is not None and len(batch.rows) > 1 and "" not in batch.tags:
-                    if bulk.fenced:
-                        returning = self.connection.cursor()
-                        returning.execute(bulk.sql, bulk.params(batch.rows))
-                        fenced.append((returning, batch.tags))
-                    else:
-                        self.cursor.execute(bulk.sql, bulk.params(batch.rows))
-                elif batch.tags[0] is None:
-                    self.cursor.executemany(batch.sql, batch.rows)
-                else:
-                    for params, tag in zip(batch.rows, batch.tags, strict=True):
-                        cursor = self.connection.cursor()
-                        cursor.execute(batch.sql, params)
-                        counted.append((cursor, tag or ""))
-        stale = [tag for cursor, tag in counted if tag and cursor.rowcount != 1]
-        for cursor, tags in fenced:
-            changed = {row[0] for row in cursor.fetchall()}
-            stale.extend(str(tag) for tag in tags if tag not in changed)
-        if stale:
-            raise FencedOut(f"the execution {', '.join(stale)} changed under this transition")
-        return [cursor.rowcount for cursor, tag in counted if not tag]
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A nested transaction, sent only if something inside it reaches the server before
-        it ends: undoing writes still queued is forgetting them."""
-        self.savepoints += 1
-        savepoint = _Savepoint(f"sp{self.savepoints}", len(self._queued))
-        self._open.append(savepoint)
-        try:
-            yield
-        except BaseException:
-            self._open.remove(savepoint)
-            if not savepoint.sent:
-                del self._queued[savepoint.mark :]
-            else:
-                self._queued.clear()  # everything queued since was inside the savepoint
-                self.run(f"ROLLBACK TO SAVEPOINT {savepoint.name}")
-                self.run(f"RELEASE SAVEPOINT {savepoint.name}")
-            raise
-        self._open.remove(savepoint)
-        if savepoint.sent:
-            self.queue(f"RELEASE SAVEPOINT {savepoint.name}", [()])
+class PgTx(QueuedTx):
+    """One PostgreSQL transaction: the shared statements, queued, and the claims by lock."""
 
     # --- executions and history (queued) -----------------------------------------------
 
     def update_executions(self, updates: Sequence[ExecutionUpdate]) -> int:
-        self.queue(
-            _UPDATE_EXECUTION,
-            [
-                (
-                    u.status,
-                    u.state,
-                    u.output,
-                    u.error,
-                    u.cause,
-                    u.stop_date,
-                    u.redrive_count,
-                    u.redrive_date,
-                    u.arn,
-                    u.expected_version,
-                )
-                for u in updates
-            ],
-            counted=True,
-        )
+        self.queue(_UPDATE_EXECUTION, [_update_values(u) for u in updates], counted=True)
         return sum(self.flush())
 
     def fence_executions(self, updates: Sequence[ExecutionUpdate]) -> None:
         """Queued like any write; checked when the queue is sent (FencedOut then fails the
         whole transaction, which rolls back)."""
-        formatted = to_format_style(_UPDATE_EXECUTION)
-        self._queued.extend(
-            (
-                formatted,
-                (
-                    u.status,
-                    u.state,
-                    u.output,
-                    u.error,
-                    u.cause,
-                    u.stop_date,
-                    u.redrive_count,
-                    u.redrive_date,
-                    u.arn,
-                    u.expected_version,
-                ),
-                u.arn,
-            )
-            for u in updates
-        )
+        self.queue_fenced(_UPDATE_EXECUTION, [(_update_values(u), u.arn) for u in updates])
 
     def append_history(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         self.queue(
@@ -267,13 +71,6 @@ class PgTx(Tx):
         self.queue("DELETE FROM tasks WHERE execution_arn = ?", [(arn,)])
         self.queue("UPDATE tokens SET open = 0 WHERE execution_arn = ? AND open = 1", [(arn,)])
 
-    def topics_to_notify(self) -> set[str]:
-        """What the commit must announce to other processes."""
-        topics = set(self.wakes)
-        if self.messaged - self.locked:
-            topics.add("engine")
-        return topics
-
     # --- executions ----------------------------------------------------------------------
 
     def insert_execution(self, r: ExecutionRecord) -> None:
@@ -282,31 +79,10 @@ class PgTx(Tx):
         the same execution, its extra start message ignored; otherwise
         ExecutionAlreadyExists), not a unique-key error."""
         cursor = self.run(
-            f"INSERT INTO executions ({_EXECUTION_COLUMNS}, state) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (arn) DO NOTHING",
-            (
-                r.arn,
-                r.name,
-                r.state_machine_arn,
-                r.revision_id,
-                r.status,
-                r.input,
-                r.start_date,
-                r.output,
-                r.error,
-                r.cause,
-                r.stop_date,
-                r.redrive_count,
-                r.redrive_date,
-                r.parent_arn,
-                r.parent_task,
-                r.parent_pattern,
-                r.trace_header,
-                r.version,
-                r.version_arn,
-                r.state,
-            ),
+            # The shared statement plus the PostgreSQL-only conflict clause: without it the
+            # second start would fail on the unique key instead of waiting and comparing.
+            _INSERT_EXECUTION + " ON CONFLICT (arn) DO NOTHING",
+            _execution_values(r),
         )
         if cursor.rowcount == 1:
             return
@@ -398,28 +174,7 @@ class PgTx(Tx):
         tasks = list(tasks)
         if any(t.owner is None for t in tasks):
             self.wakes.add("engine")  # for another worker, or an activity poller
-        self.queue(
-            "INSERT INTO tasks (execution_arn, task_id, kind, target, resource, payload, "
-            "state_name, attempt, token, created, owner, lease_until) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    t.execution_arn,
-                    t.task_id,
-                    t.kind,
-                    t.target,
-                    t.resource,
-                    t.payload,
-                    t.state_name,
-                    t.attempt,
-                    t.token,
-                    now,
-                    t.owner,
-                    t.lease_until,
-                )
-                for t in tasks
-            ],
-        )
+        self.queue(_INSERT_TASK, _task_values(tasks, now))
 
     def finish_tasks(self, rows: Iterable[tuple[str, str]], owner: str | None) -> list[bool]:
         """One statement for the whole batch; False where the lease was lost (the fence)."""

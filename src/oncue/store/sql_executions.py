@@ -43,36 +43,66 @@ def _execution(row: Sequence[Any], state: str | None = None) -> ExecutionRecord:
     )
 
 
+#: Each statement written once: the PostgreSQL transaction sends the same text (its batching,
+#: :data:`oncue.store.pg_batch.BULK`, recognises it by that text).
+_INSERT_EXECUTION = (
+    f"INSERT INTO executions ({_EXECUTION_COLUMNS}, state) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_EXECUTION = (
+    "UPDATE executions SET status = ?, state = ?, output = ?, error = ?, cause = ?, "
+    "stop_date = ?, redrive_count = ?, redrive_date = ?, version = version + 1 "
+    "WHERE arn = ? AND version = ?"
+)
+
+
+def _execution_values(r: ExecutionRecord) -> tuple[Any, ...]:
+    """The parameters of :data:`_INSERT_EXECUTION`."""
+    return (
+        r.arn,
+        r.name,
+        r.state_machine_arn,
+        r.revision_id,
+        r.status,
+        r.input,
+        r.start_date,
+        r.output,
+        r.error,
+        r.cause,
+        r.stop_date,
+        r.redrive_count,
+        r.redrive_date,
+        r.parent_arn,
+        r.parent_task,
+        r.parent_pattern,
+        r.trace_header,
+        r.version,
+        r.version_arn,
+        r.state,
+    )
+
+
+def _update_values(u: ExecutionUpdate) -> tuple[Any, ...]:
+    """The parameters of :data:`_UPDATE_EXECUTION`."""
+    return (
+        u.status,
+        u.state,
+        u.output,
+        u.error,
+        u.cause,
+        u.stop_date,
+        u.redrive_count,
+        u.redrive_date,
+        u.arn,
+        u.expected_version,
+    )
+
+
 class ExecutionStatements(TxBase):
     # --- executions --------------------------------------------------------------------
 
     def insert_execution(self, r: ExecutionRecord) -> None:
-        self.run(
-            f"INSERT INTO executions ({_EXECUTION_COLUMNS}, state) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                r.arn,
-                r.name,
-                r.state_machine_arn,
-                r.revision_id,
-                r.status,
-                r.input,
-                r.start_date,
-                r.output,
-                r.error,
-                r.cause,
-                r.stop_date,
-                r.redrive_count,
-                r.redrive_date,
-                r.parent_arn,
-                r.parent_task,
-                r.parent_pattern,
-                r.trace_header,
-                r.version,
-                r.version_arn,
-                r.state,
-            ),
-        )
+        self.run(_INSERT_EXECUTION, _execution_values(r))
 
     def get_execution(self, arn: str, *, with_state: bool = False) -> ExecutionRecord | None:
         columns = _EXECUTION_COLUMNS + (", state" if with_state else "")
@@ -149,27 +179,9 @@ class ExecutionStatements(TxBase):
     def update_executions(self, updates: Sequence[ExecutionUpdate]) -> int:
         """Apply transitions; each only if the row still has the version it was read at."""
         changed = 0
-        sql = self._sql(
-            "UPDATE executions SET status = ?, state = ?, output = ?, error = ?, cause = ?, "
-            "stop_date = ?, redrive_count = ?, redrive_date = ?, version = version + 1 "
-            "WHERE arn = ? AND version = ?"
-        )
+        sql = self._sql(_UPDATE_EXECUTION)
         for u in updates:
-            self.cursor.execute(
-                sql,
-                (
-                    u.status,
-                    u.state,
-                    u.output,
-                    u.error,
-                    u.cause,
-                    u.stop_date,
-                    u.redrive_count,
-                    u.redrive_date,
-                    u.arn,
-                    u.expected_version,
-                ),
-            )
+            self.cursor.execute(sql, _update_values(u))
             changed += self.cursor.rowcount
         return changed
 

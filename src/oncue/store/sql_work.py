@@ -32,6 +32,36 @@ def _claim(row: Sequence[Any]) -> TaskClaim:
     )
 
 
+#: Written once: the PostgreSQL transaction queues the same text (its batching,
+#: :data:`oncue.store.pg_batch.BULK`, recognises it by that text).
+_INSERT_TASK = (
+    "INSERT INTO tasks (execution_arn, task_id, kind, target, resource, payload, "
+    "state_name, attempt, token, created, owner, lease_until) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _task_values(tasks: Iterable[NewTask], now: float) -> list[tuple[Any, ...]]:
+    """The parameters of :data:`_INSERT_TASK`, one row per task."""
+    return [
+        (
+            t.execution_arn,
+            t.task_id,
+            t.kind,
+            t.target,
+            t.resource,
+            t.payload,
+            t.state_name,
+            t.attempt,
+            t.token,
+            now,
+            t.owner,
+            t.lease_until,
+        )
+        for t in tasks
+    ]
+
+
 class WorkStatements(TxBase):
     # --- inbox -------------------------------------------------------------------------
 
@@ -88,28 +118,7 @@ class WorkStatements(TxBase):
     # --- tasks -------------------------------------------------------------------------
 
     def add_tasks(self, tasks: Iterable[NewTask], now: float) -> None:
-        self.many(
-            "INSERT INTO tasks (execution_arn, task_id, kind, target, resource, payload, "
-            "state_name, attempt, token, created, owner, lease_until) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    t.execution_arn,
-                    t.task_id,
-                    t.kind,
-                    t.target,
-                    t.resource,
-                    t.payload,
-                    t.state_name,
-                    t.attempt,
-                    t.token,
-                    now,
-                    t.owner,
-                    t.lease_until,
-                )
-                for t in tasks
-            ],
-        )
+        self.many(_INSERT_TASK, _task_values(tasks, now))
 
     def finish_tasks(self, rows: Iterable[tuple[str, str]], owner: str | None) -> list[bool]:
         """Remove finished tasks; False where the task is gone or leased to someone else.

@@ -8,8 +8,8 @@ import click
 
 from oncue.asl.jsonutil import loads
 from oncue.cli.common import api_errors, database_option, json_option, json_text
-from oncue.cli.events_cmd import open_bus, page_options, print_next
-from oncue.cli.output import emit_json, format_time, show_fields, show_table
+from oncue.cli.events_cmd import open_bus, page_options, show_page
+from oncue.cli.output import emit_json, format_time, show_fields
 from oncue.errors import ValidationException
 from oncue.types import Json
 
@@ -141,20 +141,13 @@ def list_connections(
 ) -> None:
     """List the connections."""
     response = open_bus(database_url).list_connections(prefix, None, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    found = response["Connections"]
-    assert isinstance(found, list)
-    show_table(
+    show_page(
+        response,
+        as_json,
+        "Connections",
         ("Name", "Authorization", "State"),
-        [
-            (str(c["Name"]), str(c["AuthorizationType"]), str(c["ConnectionState"]))
-            for c in found
-            if isinstance(c, dict)
-        ],
+        lambda c: (str(c["Name"]), str(c["AuthorizationType"]), str(c["ConnectionState"])),
     )
-    print_next(response)
 
 
 @connections.command("update")
@@ -298,26 +291,19 @@ def list_destinations(
 ) -> None:
     """List the API destinations."""
     response = open_bus(database_url).list_api_destinations(prefix, None, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    found = response["ApiDestinations"]
-    assert isinstance(found, list)
-    show_table(
+    show_page(
+        response,
+        as_json,
+        "ApiDestinations",
         ("Name", "Method", "Endpoint", "Rate/s"),
-        [
-            (
-                str(d["Name"]),
-                str(d["HttpMethod"]),
-                str(d["InvocationEndpoint"]),
-                str(d["InvocationRateLimitPerSecond"]),
-            )
-            for d in found
-            if isinstance(d, dict)
-        ],
+        lambda d: (
+            str(d["Name"]),
+            str(d["HttpMethod"]),
+            str(d["InvocationEndpoint"]),
+            str(d["InvocationRateLimitPerSecond"]),
+        ),
         fold=("Endpoint",),
     )
-    print_next(response)
 
 
 @api_destinations.command("update")

@@ -15,8 +15,8 @@ import click
 
 from oncue.asl.jsonutil import dumps
 from oncue.cli.common import api_errors, database_option, json_option, json_text, moment_option
-from oncue.cli.events_cmd import open_bus, page_options, print_next
-from oncue.cli.output import emit_json, format_time, shorten, show_fields, show_table
+from oncue.cli.events_cmd import open_bus, page_options, show_page
+from oncue.cli.output import emit_json, format_time, shorten, show_fields
 from oncue.types import Json
 
 __all__ = ["archive_alias", "archives", "dlq", "replay"]
@@ -99,28 +99,21 @@ def list_archives(
 ) -> None:
     """List the archives."""
     response = open_bus(database_url).list_archives(prefix, bus, None, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    found = response["Archives"]
-    assert isinstance(found, list)
-    show_table(
+    show_page(
+        response,
+        as_json,
+        "Archives",
         ("Name", "State", "Events", "Bytes", "Retention days", "Source"),
-        [
-            (
-                str(a["ArchiveName"]),
-                str(a["State"]),
-                str(a["EventCount"]),
-                str(a["SizeBytes"]),
-                str(a["RetentionDays"]),
-                str(a["EventSourceArn"]),
-            )
-            for a in found
-            if isinstance(a, dict)
-        ],
+        lambda a: (
+            str(a["ArchiveName"]),
+            str(a["State"]),
+            str(a["EventCount"]),
+            str(a["SizeBytes"]),
+            str(a["RetentionDays"]),
+            str(a["EventSourceArn"]),
+        ),
         fold=("Source",),
     )
-    print_next(response)
 
 
 @archives.command("update")
@@ -260,26 +253,19 @@ def list_replays(
 ) -> None:
     """List the replays."""
     response = open_bus(database_url).list_replays(prefix, state, None, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    found = response["Replays"]
-    assert isinstance(found, list)
-    show_table(
+    show_page(
+        response,
+        as_json,
+        "Replays",
         ("Name", "State", "Last replayed", "Started", "Ended"),
-        [
-            (
-                str(r["ReplayName"]),
-                str(r["State"]),
-                format_time(r.get("EventLastReplayedTime")),
-                format_time(r.get("ReplayStartTime")),
-                format_time(r.get("ReplayEndTime")),
-            )
-            for r in found
-            if isinstance(r, dict)
-        ],
+        lambda r: (
+            str(r["ReplayName"]),
+            str(r["State"]),
+            format_time(r.get("EventLastReplayedTime")),
+            format_time(r.get("ReplayStartTime")),
+            format_time(r.get("ReplayEndTime")),
+        ),
     )
-    print_next(response)
 
 
 @replay.command("cancel")
@@ -309,27 +295,20 @@ def list_dead_letters(
 ) -> None:
     """List the events whose delivery to a target was given up, with the last error."""
     response = open_bus(database_url).list_dead_letters(bus, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    found = response["DeadLetters"]
-    assert isinstance(found, list)
-    show_table(
+    show_page(
+        response,
+        as_json,
+        "DeadLetters",
         ("Id", "Rule", "Target", "Attempts", "Error"),
-        [
-            (
-                str(d["Id"]),
-                str(d["RuleName"]),
-                str(d["TargetId"]),
-                str(d["RetryAttempts"]),
-                shorten(f"{d['ErrorCode']}: {d['ErrorMessage']}", 70),
-            )
-            for d in found
-            if isinstance(d, dict)
-        ],
+        lambda d: (
+            str(d["Id"]),
+            str(d["RuleName"]),
+            str(d["TargetId"]),
+            str(d["RetryAttempts"]),
+            shorten(f"{d['ErrorCode']}: {d['ErrorMessage']}", 70),
+        ),
         fold=("Error",),
     )
-    print_next(response)
 
 
 @dlq.command("redrive")

@@ -10,6 +10,8 @@ one line ``error: <AwsName>: message`` with exit code 2 (bad input, unknown reso
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import click
 
 from oncue.bus.service import EventBus
@@ -19,7 +21,7 @@ from oncue.errors import ValidationException
 from oncue.store import open_store
 from oncue.types import Json
 
-__all__ = ["buses", "events", "open_bus", "page_options", "print_next", "put"]
+__all__ = ["buses", "events", "open_bus", "page_options", "print_next", "put", "show_page"]
 
 
 def open_bus(database_url: str) -> EventBus:
@@ -40,6 +42,24 @@ def print_next(response: dict[str, Json]) -> None:
     token = response.get("NextToken")
     if isinstance(token, str):
         click.echo(f"more results: --next-token {token}")
+
+
+def show_page(
+    response: dict[str, Json],
+    as_json: bool,
+    key: str,
+    columns: Sequence[str],
+    row: Callable[[dict[str, Json]], Sequence[str]],
+    fold: Sequence[str] = ("ARN",),
+) -> None:
+    """A List* response: raw with ``--json``, else its ``key`` items as a table and the token."""
+    if as_json:
+        emit_json(response)
+        return
+    found = response[key]
+    assert isinstance(found, list)
+    show_table(columns, [row(item) for item in found if isinstance(item, dict)], fold)
+    print_next(response)
 
 
 @click.group("events")
@@ -166,20 +186,13 @@ def list_buses(
 ) -> None:
     """List the event buses."""
     response = open_bus(database_url).list_event_buses(prefix, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    rows = response["EventBuses"]
-    assert isinstance(rows, list)
-    show_table(
+    show_page(
+        response,
+        as_json,
+        "EventBuses",
         ("Name", "Created", "Description"),
-        [
-            (str(b["Name"]), format_time(b["CreationTime"]), str(b.get("Description", "")))
-            for b in rows
-            if isinstance(b, dict)
-        ],
+        lambda b: (str(b["Name"]), format_time(b["CreationTime"]), str(b.get("Description", ""))),
     )
-    print_next(response)
 
 
 @buses.command("delete")

@@ -4,12 +4,14 @@ out: describe shows what EventBridge's DescribeConnection shows."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from oncue.asl.jsonutil import loads
 from oncue.cli.common import api_errors, database_option, json_option, json_text
-from oncue.cli.events_cmd import open_bus, page_options, print_next
-from oncue.cli.output import emit_json, format_time, show_fields, show_table
+from oncue.cli.events_cmd import open_bus, page_options, show_page
+from oncue.cli.output import emit_json, format_time, show_fields
 from oncue.errors import ValidationException
 from oncue.types import Json
 
@@ -45,6 +47,8 @@ def _auth(
 
 
 def _auth_options(function: click.decorators.FC) -> click.decorators.FC:
+    # create and update take the same nine options; the commands receive them as
+    # ``**auth_options`` (keyword names as in _auth) rather than spelling them out twice.
     options = [
         click.option("--auth-parameters", "auth_json", default=None, metavar="JSON"),
         click.option("--username", default=None, help="BASIC"),
@@ -82,32 +86,13 @@ def connections() -> None:
 def create_connection(
     name: str,
     auth_type: str,
-    auth_json: str | None,
-    username: str | None,
-    password: str | None,
-    key_name: str | None,
-    key_value: str | None,
-    client_id: str | None,
-    client_secret: str | None,
-    token_endpoint: str | None,
-    token_method: str,
     description: str | None,
     database_url: str,
     as_json: bool,
+    **auth_options: Any,
 ) -> None:
     """CreateConnection; print its ARN."""
-    auth = _auth(
-        auth_type,
-        auth_json,
-        username,
-        password,
-        key_name,
-        key_value,
-        client_id,
-        client_secret,
-        token_endpoint,
-        token_method,
-    )
+    auth = _auth(auth_type, **auth_options)
     response = open_bus(database_url).create_connection(name, auth_type, auth, description)
     emit_json(response) if as_json else click.echo(response["ConnectionArn"])
 
@@ -141,20 +126,13 @@ def list_connections(
 ) -> None:
     """List the connections."""
     response = open_bus(database_url).list_connections(prefix, None, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    found = response["Connections"]
-    assert isinstance(found, list)
-    show_table(
+    show_page(
+        response,
+        as_json,
+        "Connections",
         ("Name", "Authorization", "State"),
-        [
-            (str(c["Name"]), str(c["AuthorizationType"]), str(c["ConnectionState"]))
-            for c in found
-            if isinstance(c, dict)
-        ],
+        lambda c: (str(c["Name"]), str(c["AuthorizationType"]), str(c["ConnectionState"])),
     )
-    print_next(response)
 
 
 @connections.command("update")
@@ -172,37 +150,36 @@ def list_connections(
 def update_connection(
     name: str,
     auth_type: str | None,
-    auth_json: str | None,
-    username: str | None,
-    password: str | None,
-    key_name: str | None,
-    key_value: str | None,
-    client_id: str | None,
-    client_secret: str | None,
-    token_endpoint: str | None,
-    token_method: str,
     description: str | None,
     database_url: str,
     as_json: bool,
+    **auth_options: Any,
 ) -> None:
     """UpdateConnection: change what is given (a password alone, say), keep the rest."""
-    text = json_text(auth_json, None, "auth parameters")
+    text = json_text(auth_options["auth_json"], None, "auth parameters")
     auth: dict[str, Json] = loads(text) if text is not None else {}
     given = {
-        "BasicAuthParameters": {"Username": username, "Password": password},
-        "ApiKeyAuthParameters": {"ApiKeyName": key_name, "ApiKeyValue": key_value},
+        "BasicAuthParameters": {
+            "Username": auth_options["username"],
+            "Password": auth_options["password"],
+        },
+        "ApiKeyAuthParameters": {
+            "ApiKeyName": auth_options["key_name"],
+            "ApiKeyValue": auth_options["key_value"],
+        },
     }
     for section, values in given.items():
         present = {k: v for k, v in values.items() if v is not None}
         if present:
             auth[section] = present
     oauth: dict[str, Json] = {}
-    client = {k: v for k, v in (("ClientID", client_id), ("ClientSecret", client_secret)) if v}
+    secrets = (("ClientID", "client_id"), ("ClientSecret", "client_secret"))
+    client = {k: auth_options[option] for k, option in secrets if auth_options[option]}
     if client:
         oauth["ClientParameters"] = client
-    if token_endpoint is not None:
-        oauth["AuthorizationEndpoint"] = token_endpoint
-        oauth["HttpMethod"] = token_method
+    if auth_options["token_endpoint"] is not None:
+        oauth["AuthorizationEndpoint"] = auth_options["token_endpoint"]
+        oauth["HttpMethod"] = auth_options["token_method"]
     if oauth:
         auth["OAuthParameters"] = oauth
     response = open_bus(database_url).update_connection(name, description, auth_type, auth or None)
@@ -298,26 +275,19 @@ def list_destinations(
 ) -> None:
     """List the API destinations."""
     response = open_bus(database_url).list_api_destinations(prefix, None, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    found = response["ApiDestinations"]
-    assert isinstance(found, list)
-    show_table(
+    show_page(
+        response,
+        as_json,
+        "ApiDestinations",
         ("Name", "Method", "Endpoint", "Rate/s"),
-        [
-            (
-                str(d["Name"]),
-                str(d["HttpMethod"]),
-                str(d["InvocationEndpoint"]),
-                str(d["InvocationRateLimitPerSecond"]),
-            )
-            for d in found
-            if isinstance(d, dict)
-        ],
+        lambda d: (
+            str(d["Name"]),
+            str(d["HttpMethod"]),
+            str(d["InvocationEndpoint"]),
+            str(d["InvocationRateLimitPerSecond"]),
+        ),
         fold=("Endpoint",),
     )
-    print_next(response)
 
 
 @api_destinations.command("update")

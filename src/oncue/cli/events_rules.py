@@ -7,8 +7,8 @@ import click
 
 from oncue.asl.jsonutil import dumps, loads
 from oncue.cli.common import api_errors, database_option, json_option, json_text
-from oncue.cli.events_cmd import open_bus, page_options, print_next
-from oncue.cli.output import emit_json, shorten, show_fields, show_table
+from oncue.cli.events_cmd import open_bus, page_options, show_page
+from oncue.cli.output import emit_json, shorten, show_fields
 from oncue.errors import ValidationException
 from oncue.types import Json
 
@@ -90,24 +90,17 @@ def list_rules(
 ) -> None:
     """List the rules of a bus."""
     response = open_bus(database_url).list_rules(prefix, bus, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    found = response["Rules"]
-    assert isinstance(found, list)
-    show_table(
+    show_page(
+        response,
+        as_json,
+        "Rules",
         ("Name", "State", "Pattern or schedule"),
-        [
-            (
-                str(r["Name"]),
-                str(r["State"]),
-                shorten(str(r.get("EventPattern") or r.get("ScheduleExpression", "")), 70),
-            )
-            for r in found
-            if isinstance(r, dict)
-        ],
+        lambda r: (
+            str(r["Name"]),
+            str(r["State"]),
+            shorten(str(r.get("EventPattern") or r.get("ScheduleExpression", "")), 70),
+        ),
     )
-    print_next(response)
 
 
 def _state_command(command: str, method: str) -> click.Command:
@@ -216,16 +209,7 @@ def list_targets(
 ) -> None:
     """List the targets of RULE."""
     response = open_bus(database_url).list_targets_by_rule(rule, bus, next_token, limit)
-    if as_json:
-        emit_json(response)
-        return
-    found = response["Targets"]
-    assert isinstance(found, list)
-    show_table(
-        ("Id", "ARN"),
-        [(str(t["Id"]), str(t["Arn"])) for t in found if isinstance(t, dict)],
-    )
-    print_next(response)
+    show_page(response, as_json, "Targets", ("Id", "ARN"), lambda t: (str(t["Id"]), str(t["Arn"])))
 
 
 @targets.command("remove")

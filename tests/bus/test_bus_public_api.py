@@ -47,7 +47,7 @@ EXPECTED = {
 #: The pure building blocks (the package also holds the bus driver, which does I/O).
 PURE_MODULES = (
     "cron",
-    "entries",
+    "../patterns/entries",  # PutEvents validation, shared with the engine from the pure layer
     "http_params",
     "jsonpath",
     "retry",

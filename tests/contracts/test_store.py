@@ -240,3 +240,6 @@ def test_the_file_uses_wal_and_an_unknown_scheme_is_refused(tmp_path: Path) -> N
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with pytest.raises(StoreError, match="unsupported database URL"):
         open_store("mysql://localhost/x")
+    with pytest.raises(StoreError, match="its path is itself a URL"):
+        open_store("sqlite:///postgresql://postgres@localhost/x")
+    assert not (tmp_path / "postgresql:").exists() and not Path("postgresql:").exists()

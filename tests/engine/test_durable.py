@@ -411,6 +411,61 @@ async def test_task_token_callbacks_and_their_errors(db: Database) -> None:
     assert types.index("TaskSubmitted") < types.index("TaskSucceeded")
 
 
+async def test_the_app_answers_callbacks_and_stops_executions(db: Database) -> None:
+    app = make_app(db)
+    tokens: asyncio.Queue[str] = asyncio.Queue()
+
+    @app.handler
+    async def park(event: Any) -> Any:
+        await tokens.put(event["token"])
+        return "parked"
+
+    waiting = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": "park", "Payload": {"token.$": "$$.Task.Token"}},
+    }
+    app.state_machine(
+        "cb",
+        {
+            "StartAt": "P",
+            "States": {
+                "P": {
+                    **waiting,
+                    "Catch": [{"ErrorEquals": ["Refused"], "ResultPath": "$.why", "Next": "R"}],
+                    "End": True,
+                },
+                "R": {"Type": "Pass", "End": True},
+            },
+        },
+    )
+    async with app:
+        ok = await app.start_execution("cb", {"n": 1})
+        token = await asyncio.wait_for(tokens.get(), 10)
+        await app.send_task_heartbeat(token)
+        await app.send_task_success(token, {"ok": True})
+        assert (await app.wait(ok))["output"] == '{"ok":true}'
+        with pytest.raises(TaskTimedOut):
+            await app.send_task_success(token, {})
+        with pytest.raises(TaskDoesNotExist):
+            await app.send_task_failure(token[:-4] + "0000", error="Refused")
+
+        refused = await app.start_execution("cb", {"n": 2})
+        token = await asyncio.wait_for(tokens.get(), 10)
+        await app.send_task_failure(token, error="Refused", cause="closed")
+        done = await app.wait(refused)
+        assert done["status"] == "SUCCEEDED"
+        assert '"Error":"Refused"' in str(done["output"])
+
+        stopped = await app.start_execution("cb", {"n": 3})
+        await asyncio.wait_for(tokens.get(), 10)
+        await app.stop_execution(stopped, error="Cancelled", cause="by the customer")
+        described = await app.describe_execution(stopped)
+        assert described["status"] == "ABORTED"
+        with pytest.raises(ExecutionNotFound):
+            await app.describe_execution(stopped + "-missing")
+
+
 async def test_activities_are_served_by_get_activity_task(app: App) -> None:
     created = await call(app, app.control.create_activity, "review")
     activity = created["activityArn"]

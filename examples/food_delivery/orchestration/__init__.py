@@ -127,9 +127,8 @@ class OrchestrationDriver:
         self.ctx.orders.set_execution(order.id, arn)
 
     async def _send(self, token: str, output: dict[str, Any], order: Order, why: str) -> None:
-        app = self.ctx.app
         try:
-            await app.worker.db(app.control.send_task_success, token, output)
+            await self.ctx.app.send_task_success(token, output)
         except (TaskTimedOut, TaskDoesNotExist):
             raise OrderStateConflict(f"order {order.id}: {why}") from None
 

@@ -330,6 +330,34 @@ class App(Declaring):
         await self.worker.wait_finished(execution_arn)
         return await self.worker.db(self.control.describe_execution, execution_arn)
 
+    async def describe_execution(self, execution_arn: str) -> dict[str, Json]:
+        """DescribeExecution (ExecutionDoesNotExist for an unknown ARN)."""
+        return await self.worker.db(self.control.describe_execution, execution_arn)
+
+    async def stop_execution(
+        self, execution_arn: str, *, error: str | None = None, cause: str | None = None
+    ) -> dict[str, Json]:
+        """StopExecution: the execution ends ABORTED (a finished one is left as it is)."""
+        return await self.worker.db(self.control.stop_execution, execution_arn, error, cause)
+
+    # --- callbacks (``.waitForTaskToken`` and activities) ------------------------------
+
+    async def send_task_success(self, task_token: str, output: Json) -> None:
+        """SendTaskSuccess from outside a handler (a web request, a rule target): the waiting
+        state goes on with ``output``. TaskDoesNotExist for an unknown token, TaskTimedOut
+        for one whose task has ended (timed out, failed or already answered)."""
+        await self.worker.db(self.control.send_task_success, task_token, output)
+
+    async def send_task_failure(
+        self, task_token: str, *, error: str | None = None, cause: str | None = None
+    ) -> None:
+        """SendTaskFailure: the waiting state fails with ``error`` (its Retry and Catch apply)."""
+        await self.worker.db(self.control.send_task_failure, task_token, error, cause)
+
+    async def send_task_heartbeat(self, task_token: str) -> None:
+        """SendTaskHeartbeat: restarts the waiting state's HeartbeatSeconds."""
+        await self.worker.db(self.control.send_task_heartbeat, task_token)
+
     async def execute(
         self, state_machine: str, input: Json = None, *, name: str | None = None
     ) -> dict[str, Json]:

@@ -37,6 +37,8 @@ def sqlite_path(url: str) -> str:
         return ":memory:"
     if not rest.startswith("/"):
         raise StoreError(f"invalid SQLite URL {url!r}: expected sqlite:///PATH")
+    if "://" in rest:  # sqlite:///postgresql://... would create a directory named postgresql:
+        raise StoreError(f"invalid SQLite URL {url!r}: its path is itself a URL")
     return rest[1:]
 
 

@@ -83,6 +83,7 @@ def server() -> Iterator[Server]:
                 "path": parts.path,
                 "query": parse_qs(parts.query),
                 "headers": headers,
+                "header_names": [k.lower() for k in self.headers],
                 "body": body,
             }
             if parts.path == "/token":
@@ -316,6 +317,82 @@ async def test_api_key_delivery(bus: EventBus, store: SQLiteStore, server: Serve
     assert request["method"] == "PUT" and request["headers"]["x-api-key"] == "k-123"
     assert json.loads(request["body"]) == {"order": 7}
     assert dead(bus) == []
+
+
+async def test_connection_parameters_are_merged_into_every_request(
+    bus: EventBus, store: SQLiteStore, server: Server
+) -> None:
+    """InvocationHttpParameters: headers and query strings join the target's HttpParameters,
+    the connection's values winning on a clash; BodyParameters become keys of a JSON object
+    body (over the event's own), and a body that is no JSON object is sent as it is."""
+    invocation = {
+        "HeaderParameters": [{"Key": "x-tenant", "Value": "from-connection"}],
+        "QueryStringParameters": [
+            {"Key": "tenant", "Value": "from-connection"},
+            {"Key": "region", "Value": "eu", "IsValueSecret": True},
+        ],
+        "BodyParameters": [
+            {"Key": "api_version", "Value": "2"},
+            {"Key": "source", "Value": "from-connection", "IsValueSecret": True},
+        ],
+    }
+    arn = destination(
+        bus, server, auth={**BASIC, "InvocationHttpParameters": invocation}, endpoint="/hook"
+    )
+    shown = bus.describe_connection("conn")["AuthParameters"]["InvocationHttpParameters"]
+    assert shown["BodyParameters"] == [
+        {"Key": "api_version", "Value": "2"},
+        {"Key": "source", "IsValueSecret": True},
+    ]
+    params = {
+        "HeaderParameters": {"X-Tenant": "from-target", "x-target": "yes"},
+        "QueryStringParameters": {"tenant": "from-target", "page": "1"},
+    }
+    bus.put_rule("to-api", event_pattern=json.dumps({"source": ["shop"]}))
+    bus.put_targets(
+        "to-api",
+        [
+            {"Id": "event", "Arn": arn, "HttpParameters": params},
+            {"Id": "text", "Arn": arn, "Input": json.dumps("just text")},
+            {"Id": "list", "Arn": arn, "InputPath": "$.resources"},
+        ],
+    )
+    async with dispatching(store, bus):
+        response = bus.put_events([order(5)])
+        await until(lambda: store_count(store, "bus_deliveries") == 0)
+    assert dead(bus) == []
+    bodies = {r["body"]: r for r in server.requests}
+    assert set(bodies) >= {'"just text"', "[]"}  # no keys to add: sent unchanged
+    (request,) = [r for body, r in bodies.items() if body.startswith("{")]
+    body = json.loads(request["body"])
+    assert body["id"] == response["Entries"][0]["EventId"]
+    assert body["detail"] == {"order": 5}
+    assert body["source"] == "from-connection"
+    assert body["api_version"] == "2"
+    assert request["header_names"].count("x-tenant") == 1
+    assert request["headers"]["x-tenant"] == "from-connection"
+    assert request["headers"]["x-target"] == "yes"
+    assert request["query"] == {"tenant": ["from-connection"], "region": ["eu"], "page": ["1"]}
+    for other in (bodies['"just text"'], bodies["[]"]):
+        assert other["headers"]["x-tenant"] == "from-connection"
+        assert other["query"] == {"tenant": ["from-connection"], "region": ["eu"]}
+
+
+def test_connection_parameters_are_checked(bus: EventBus) -> None:
+    def create(parameters: Any) -> None:
+        bus.create_connection("c", "BASIC", {**BASIC, "InvocationHttpParameters": parameters})
+
+    with pytest.raises(ValidationException, match=r"BodyParameters\[1\]\.Value"):
+        create({"BodyParameters": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": 2}]})
+    with pytest.raises(ValidationException, match=r"HeaderParameters\[0\]\.Key 'bad name'"):
+        create({"HeaderParameters": [{"Key": "bad name", "Value": "v"}]})
+    with pytest.raises(ValidationException, match="at most 100"):
+        create({"QueryStringParameters": [{"Key": f"k{n}", "Value": "v"} for n in range(101)]})
+    with pytest.raises(ValidationException, match="unknown fields"):
+        create({"Cookies": []})
+    with pytest.raises(ValidationException, match="IsValueSecret"):
+        create({"BodyParameters": [{"Key": "a", "Value": "1", "IsValueSecret": "yes"}]})
+    assert bus.list_connections()["Connections"] == []
 
 
 async def test_oauth_token_is_fetched_once_and_cached(

@@ -6,6 +6,11 @@ be used to populate API Gateway API or EventBridge ApiDestination path wildcards
 ``HeaderParameters`` and ``QueryStringParameters`` are added to the request. Values are sent as
 given (a value starting with ``$.`` is a JSON path into the event on AWS; oncue resolves it
 against the event as well).
+
+The target's parameters are "merged with any InvocationParameters specified on the Connection,
+with any values from the Connection taking precedence" (``HttpParameters``): :func:`set_header`
+replaces a header whatever the case of its name, and :func:`merge_body` adds a connection's
+``BodyParameters`` to a JSON object body, over the body's own keys.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from oncue.asl.jsonutil import dumps, loads
 from oncue.bus.jsonpath import compile_event_path
 from oncue.errors import ValidationException
 from oncue.types import Json
 
-__all__ = ["HttpParameters", "build_url"]
+__all__ = ["HttpParameters", "build_url", "merge_body", "set_header"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,3 +94,32 @@ def build_url(endpoint: str, path: tuple[str, ...]) -> str:
     for value, rest in zip(path, parts[1:], strict=True):
         url += quote(value, safe="") + rest
     return url
+
+
+def set_header(headers: dict[str, str], name: str, value: str) -> None:
+    """Set ``name`` in ``headers``, replacing a header of that name in any case (HTTP header
+    names are case-insensitive, so ``x-key`` and ``X-Key`` are one header)."""
+    folded = name.lower()
+    for key in [k for k in headers if k.lower() == folded]:
+        del headers[key]
+    headers[name] = value
+
+
+def merge_body(text: str, parameters: Mapping[str, str]) -> str:
+    """The request body with a connection's ``BodyParameters`` added as keys.
+
+    A body that is a JSON object gets each parameter as a string member; a parameter named
+    like one of the body's members replaces it (the connection takes precedence). EventBridge
+    does not say what happens to other bodies: a JSON string, number or array (an
+    ``InputPath`` or ``InputTransformer`` can make one) has no keys to add, so it is sent as
+    it is rather than rewritten into something the endpoint did not ask for.
+    """
+    if not parameters:
+        return text
+    try:
+        document = loads(text)
+    except ValueError:
+        return text
+    if not isinstance(document, dict):
+        return text
+    return dumps({**document, **parameters})

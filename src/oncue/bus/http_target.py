@@ -5,9 +5,10 @@
 - the request goes to the destination's ``InvocationEndpoint`` (``*`` wildcards filled from the
   target's ``PathParameterValues``) with its ``HttpMethod``; the body is the target's input
   (the event by default), ``Content-Type: application/json; charset=utf-8`` and
-  ``User-Agent: Amazon/EventBridge/ApiDestinations`` as EventBridge sends; the connection's
-  ``InvocationHttpParameters`` and the target's ``HeaderParameters`` and
-  ``QueryStringParameters`` are added;
+  ``User-Agent: Amazon/EventBridge/ApiDestinations`` as EventBridge sends; the target's
+  ``HeaderParameters`` and ``QueryStringParameters`` and the connection's
+  ``InvocationHttpParameters`` are added, the connection's values taking precedence; the
+  connection's ``BodyParameters`` become keys of a JSON object body (:func:`.merge_body`);
 - authorization: ``BASIC`` sends ``Authorization: Basic ...``; ``API_KEY`` sends the key as the
   header ``ApiKeyName``; ``OAUTH_CLIENT_CREDENTIALS`` first asks the ``AuthorizationEndpoint``
   for a token (client id and secret as Basic credentials, the ``OAuthHttpParameters`` added,
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from oncue.asl.jsonutil import loads
 from oncue.bus.handlers import Failure
-from oncue.bus.http_params import HttpParameters, build_url
+from oncue.bus.http_params import HttpParameters, build_url, merge_body, set_header
 from oncue.bus.resources import name_from_arn
 from oncue.bus.targets import Target
 from oncue.errors import OncueError
@@ -110,19 +111,25 @@ class ApiCaller:
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
         }
-        query: dict[str, str] = {}
-        _add(auth.get("InvocationHttpParameters"), headers, query)
-        headers.update(params.headers)
-        query.update(params.query)
+        for name, value in params.headers.items():
+            set_header(headers, name, value)
+        query = dict(params.query)
+        body: dict[str, str] = {}
+        # The connection's parameters go last: its values take precedence over the target's.
+        _add(auth.get("InvocationHttpParameters"), headers, query, body)
+        content = None
+        if destination.http_method not in _NO_BODY:
+            content = merge_body(text, body).encode()
         await self._pace(destination)
         try:
-            headers.update(await self._authorization(connection, auth))
+            for name, value in (await self._authorization(connection, auth)).items():
+                set_header(headers, name, value)
             response = await self._http().request(
                 destination.http_method,
                 url,
                 params=query,
                 headers=headers,
-                content=None if destination.http_method in _NO_BODY else text.encode(),
+                content=content,
             )
         except httpx.TimeoutException as error:
             return Failure(code="SDK_CLIENT_ERROR", message=f"timed out: {error!r}"[:_MAX_MESSAGE])
@@ -242,4 +249,8 @@ def _add(
             continue
         for item in items:
             if isinstance(item, Mapping) and isinstance(item.get("Key"), str):
-                into[item["Key"]] = str(item.get("Value", ""))
+                value = str(item.get("Value", ""))
+                if into is headers:
+                    set_header(headers, item["Key"], value)
+                else:
+                    into[item["Key"]] = value

@@ -384,7 +384,7 @@ def test_connection_parameters_are_checked(bus: EventBus) -> None:
 
     with pytest.raises(ValidationException, match=r"BodyParameters\[1\]\.Value"):
         create({"BodyParameters": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": 2}]})
-    with pytest.raises(ValidationException, match=r"HeaderParameters\[0\]\.Key 'bad name'"):
+    with pytest.raises(ValidationException, match=r"\[0\]\.Key 'bad name' is not valid"):
         create({"HeaderParameters": [{"Key": "bad name", "Value": "v"}]})
     with pytest.raises(ValidationException, match="at most 100"):
         create({"QueryStringParameters": [{"Key": f"k{n}", "Value": "v"} for n in range(101)]})
@@ -393,6 +393,52 @@ def test_connection_parameters_are_checked(bus: EventBus) -> None:
     with pytest.raises(ValidationException, match="IsValueSecret"):
         create({"BodyParameters": [{"Key": "a", "Value": "1", "IsValueSecret": "yes"}]})
     assert bus.list_connections()["Connections"] == []
+
+
+def test_target_http_parameters_are_checked(bus: EventBus, server: Server) -> None:
+    arn = destination(bus, server, endpoint="/hook")
+    bus.put_rule("to-api", event_pattern=json.dumps({"source": ["shop"]}))
+    bad = {
+        "name": {"HeaderParameters": {"bad name": "v"}},
+        "value": {"HeaderParameters": {"x-a": "line\nbreak"}},
+        "query": {"QueryStringParameters": {"q": "tab\there"}},
+        "path": {"PathParameterValues": ["  "]},
+    }
+    response = bus.put_targets(
+        "to-api", [{"Id": name, "Arn": arn, "HttpParameters": p} for name, p in bad.items()]
+    )
+    failed = {f["TargetId"]: f["ErrorMessage"] for f in response["FailedEntries"]}
+    assert set(failed) == set(bad)
+    assert "HeaderParameters key 'bad name' is not valid" in failed["name"]
+    assert "HeaderParameters['x-a']" in failed["value"]
+    assert "QueryStringParameters['q']" in failed["query"]
+    assert "PathParameterValues[0]" in failed["path"]
+
+
+async def test_a_request_that_cannot_be_sent_is_not_retried(
+    bus: EventBus, store: SQLiteStore, server: Server
+) -> None:
+    """A header value a $. path fills with what HTTP cannot carry fails at once, without a
+    request and without retries (the same request would fail again)."""
+    route(
+        bus,
+        destination(bus, server, endpoint="/hook"),
+        HttpParameters={"HeaderParameters": {"x-who": "$.detail.who"}},
+    )
+    async with dispatching(store, bus):
+        bus.put_events(
+            [
+                {"Source": "shop", "DetailType": "T", "Detail": json.dumps({"who": "Zoë"})},
+                {"Source": "shop", "DetailType": "T", "Detail": json.dumps({"who": "a\nb"})},
+                {"Source": "shop", "DetailType": "T", "Detail": json.dumps({"who": "Zoe"})},
+            ]
+        )
+        await until(lambda: len(dead(bus)) == 2 and store_count(store, "bus_deliveries") == 0)
+    assert [r["headers"]["x-who"] for r in server.requests] == ["Zoe"]
+    for letter in dead(bus):
+        assert letter["ErrorCode"] == "INVALID_PARAMETER"
+        assert letter["RetryAttempts"] == 0
+        assert "cannot be sent" in letter["ErrorMessage"]
 
 
 async def test_oauth_token_is_fetched_once_and_cached(

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from oncue.asl.jsonutil import dumps, loads
 from oncue.bus.clock import Clock
+from oncue.bus.http_params import HEADER_NAME, HEADER_VALUE, check_text
 from oncue.bus.naming import check_limit
 from oncue.bus.resources import (
     arn,
@@ -72,8 +73,6 @@ def _invalid(message: str) -> ValidationException:
 
 
 _PARAMETER_GROUPS: Final = ("HeaderParameters", "QueryStringParameters", "BodyParameters")
-#: ConnectionHeaderParameter's Key pattern (an HTTP token).
-_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+")
 _MAX_PARAMETERS: Final = 100
 _MAX_PARAMETER_TEXT: Final = 512
 
@@ -103,8 +102,9 @@ def _check_http_parameters(params: object, where: str) -> None:
                 raise _invalid(f"{at}.Value must be a string of at most 512 characters.")
             if not isinstance(item.get("IsValueSecret", False), bool):
                 raise _invalid(f"{at}.IsValueSecret must be a boolean.")
-            if group == "HeaderParameters" and not _HEADER_NAME.fullmatch(key):
-                raise _invalid(f"{at}.Key {key!r} is not a valid HTTP header name.")
+            if group == "HeaderParameters":
+                check_text(key, HEADER_NAME, f"{at}.Key", "a header name")
+                check_text(value, HEADER_VALUE, f"{at}.Value", "printable ASCII text")
 
 
 def _check_auth(kind: object, auth: object) -> dict[str, Any]:

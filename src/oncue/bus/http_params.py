@@ -15,8 +15,10 @@ replaces a header whatever the case of its name, and :func:`merge_body` adds a c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 from urllib.parse import quote
 
 from oncue.asl.jsonutil import dumps, loads
@@ -24,7 +26,24 @@ from oncue.bus.jsonpath import compile_event_path
 from oncue.errors import ValidationException
 from oncue.types import Json
 
-__all__ = ["HttpParameters", "build_url", "merge_body", "set_header"]
+__all__ = [
+    "HEADER_NAME",
+    "HEADER_VALUE",
+    "HttpParameters",
+    "build_url",
+    "check_text",
+    "merge_body",
+    "set_header",
+]
+
+#: The HttpParameters (and connection parameter) constraints of the API reference: keys and
+#: values of at most 512 characters, and these patterns.
+MAX_PARAMETER_TEXT: Final = 512
+HEADER_NAME: Final = re.compile(r"[!#$%&'*+-.^_`|~0-9a-zA-Z]+")
+HEADER_VALUE: Final = re.compile(r"[ \t]*[\x20-\x7E]+([ \t]+[\x20-\x7E]+)*[ \t]*")
+_QUERY_NAME: Final = re.compile(r"[^\x00-\x1F\x7F]+")
+_QUERY_VALUE: Final = re.compile(r"[^\x00-\x09\x0B\x0C\x0E-\x1F\x7F]+")
+_PATH_VALUE: Final = re.compile(r"(?!\s*$).+", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,11 +68,27 @@ class HttpParameters:
         path = document.get("PathParameterValues", [])
         if not isinstance(path, list) or not all(isinstance(v, str) for v in path):
             raise ValidationException("HttpParameters.PathParameterValues must be strings.")
-        return cls(
-            path=tuple(path),
-            headers=_strings(document.get("HeaderParameters"), "HeaderParameters"),
-            query=_strings(document.get("QueryStringParameters"), "QueryStringParameters"),
-        )
+        for n, value in enumerate(path):
+            if not _PATH_VALUE.fullmatch(value):
+                raise ValidationException(
+                    f"HttpParameters.PathParameterValues[{n}] must not be empty or blank."
+                )
+        headers = _strings(document.get("HeaderParameters"), "HeaderParameters")
+        query = _strings(document.get("QueryStringParameters"), "QueryStringParameters")
+        for name, value in headers.items():
+            check_text(name, HEADER_NAME, "HttpParameters.HeaderParameters key", "a header name")
+            check_text(
+                value,
+                HEADER_VALUE,
+                f"HttpParameters.HeaderParameters[{name!r}]",
+                "printable ASCII text",
+            )
+        for name, value in query.items():
+            check_text(name, _QUERY_NAME, "HttpParameters.QueryStringParameters key", "text")
+            check_text(
+                value, _QUERY_VALUE, f"HttpParameters.QueryStringParameters[{name!r}]", "text"
+            )
+        return cls(path=tuple(path), headers=headers, query=query)
 
     def resolved(self, event: dict[str, Json]) -> HttpParameters:
         """The parameters with ``$.`` paths replaced by what they select in the event."""
@@ -61,6 +96,16 @@ class HttpParameters:
             path=tuple(_value(v, event) for v in self.path),
             headers={k: _value(v, event) for k, v in self.headers.items()},
             query={k: _value(v, event) for k, v in self.query.items()},
+        )
+
+
+def check_text(text: str, pattern: re.Pattern[str], where: str, kind: str) -> None:
+    """Raise a ValidationException naming ``where`` unless ``text`` is 1 to 512 characters of
+    ``pattern`` (printable ASCII for header values, no control characters elsewhere)."""
+    if not 0 < len(text) <= MAX_PARAMETER_TEXT or not pattern.fullmatch(text):
+        raise ValidationException(
+            f"{where} {text[:64]!r} is not valid: it must be {kind} of 1 to "
+            f"{MAX_PARAMETER_TEXT} characters, without control characters."
         )
 
 

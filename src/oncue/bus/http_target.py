@@ -19,7 +19,9 @@
   timeout of 5 seconds"; EventBridge retries (per the target's RetryPolicy) the requests that
   time out and those answered 401, 407, 409, 429 or 5xx, and does not retry other 4xx (nor
   1xx-3xx, which are success here), which go to the dead-letter queue at once;
-- ``InvocationRateLimitPerSecond`` spaces this process's requests to one destination.
+- ``InvocationRateLimitPerSecond`` spaces this process's requests to one destination;
+- a request that cannot be sent as built (a header value that a ``$.`` path filled with a line
+  break or non-ASCII text) is not retried: it goes to the dead letters at once.
 """
 
 from __future__ import annotations
@@ -130,6 +132,18 @@ class ApiCaller:
                 params=query,
                 headers=headers,
                 content=content,
+            )
+        except (
+            httpx.LocalProtocolError,
+            httpx.InvalidURL,
+            httpx.UnsupportedProtocol,
+            UnicodeEncodeError,
+        ) as error:
+            # The request cannot be sent as built (a header value a "$." path filled with a
+            # line break or non-ASCII text, say): the same request would fail again.
+            message = f"the request cannot be sent: {type(error).__name__}: {error}"
+            return Failure(
+                code="INVALID_PARAMETER", message=message[:_MAX_MESSAGE], retryable=False
             )
         except httpx.TimeoutException as error:
             return Failure(code="SDK_CLIENT_ERROR", message=f"timed out: {error!r}"[:_MAX_MESSAGE])

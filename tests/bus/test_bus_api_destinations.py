@@ -441,6 +441,26 @@ async def test_a_request_that_cannot_be_sent_is_not_retried(
         assert "cannot be sent" in letter["ErrorMessage"]
 
 
+async def test_an_unexpected_error_fails_the_delivery_not_the_dispatcher(
+    bus: EventBus, store: SQLiteStore, server: Server
+) -> None:
+    """A connection row damaged in the database (its secrets gone) makes the request raise;
+    the delivery fails like any other, and the dispatcher goes on with the next event."""
+    route(bus, destination(bus, server, endpoint="/hook"), RetryPolicy={"MaximumRetryAttempts": 0})
+    with store.transaction() as tx:
+        tx.run("UPDATE bus_connections SET auth = '{}'")
+    async with dispatching(store, bus):
+        bus.put_events([order(1)])
+        await until(lambda: len(dead(bus)) == 1)
+        bus.update_connection("conn", authorization_type="BASIC", auth_parameters=BASIC)
+        bus.put_events([order(2)])
+        await until(lambda: len(server.requests) == 1)
+    (letter,) = dead(bus)
+    assert letter["ErrorCode"] == "INTERNAL_ERROR"
+    assert "KeyError" in letter["ErrorMessage"]
+    assert json.loads(server.requests[0]["body"])["detail"] == {"order": 2}
+
+
 async def test_oauth_token_is_fetched_once_and_cached(
     bus: EventBus, store: SQLiteStore, server: Server
 ) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
 # API destination (python -X importtime -c "import oncue").
 
 __all__ = ["RETRYABLE_STATUSES", "TIMEOUT_SECONDS", "USER_AGENT", "ApiCaller"]
+
+log = logging.getLogger("oncue.bus")
 
 TIMEOUT_SECONDS: Final = 5.0
 USER_AGENT: Final = "Amazon/EventBridge/ApiDestinations"
@@ -95,7 +98,18 @@ class ApiCaller:
             return destination, connection
 
     async def deliver(self, target: Target, event: dict[str, Json], text: str) -> Failure | None:
-        """Send one event; None on a 1xx-3xx answer, else the failure (retryable or not)."""
+        """Send one event; None on a 1xx-3xx answer, else the failure (retryable or not).
+
+        Nothing escapes: an unexpected error fails this delivery (to be retried), not the
+        dispatcher, which would otherwise hold the delivery without ever settling it."""
+        try:
+            return await self._deliver(target, event, text)
+        except Exception as error:
+            log.exception("delivery to the API destination %s failed", target.name)
+            message = f"{type(error).__name__}: {error}"[:_MAX_MESSAGE]
+            return Failure(code="INTERNAL_ERROR", message=message)
+
+    async def _deliver(self, target: Target, event: dict[str, Json], text: str) -> Failure | None:
         import httpx
 
         loaded = await asyncio.to_thread(self._load, target.name)

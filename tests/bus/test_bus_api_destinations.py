@@ -83,6 +83,7 @@ def server() -> Iterator[Server]:
                 "path": parts.path,
                 "query": parse_qs(parts.query),
                 "headers": headers,
+                "header_names": [k.lower() for k in self.headers],
                 "body": body,
             }
             if parts.path == "/token":
@@ -318,6 +319,148 @@ async def test_api_key_delivery(bus: EventBus, store: SQLiteStore, server: Serve
     assert dead(bus) == []
 
 
+async def test_connection_parameters_are_merged_into_every_request(
+    bus: EventBus, store: SQLiteStore, server: Server
+) -> None:
+    """InvocationHttpParameters: headers and query strings join the target's HttpParameters,
+    the connection's values winning on a clash; BodyParameters become keys of a JSON object
+    body (over the event's own), and a body that is no JSON object is sent as it is."""
+    invocation = {
+        "HeaderParameters": [{"Key": "x-tenant", "Value": "from-connection"}],
+        "QueryStringParameters": [
+            {"Key": "tenant", "Value": "from-connection"},
+            {"Key": "region", "Value": "eu", "IsValueSecret": True},
+        ],
+        "BodyParameters": [
+            {"Key": "api_version", "Value": "2"},
+            {"Key": "source", "Value": "from-connection", "IsValueSecret": True},
+        ],
+    }
+    arn = destination(
+        bus, server, auth={**BASIC, "InvocationHttpParameters": invocation}, endpoint="/hook"
+    )
+    shown = bus.describe_connection("conn")["AuthParameters"]["InvocationHttpParameters"]
+    assert shown["BodyParameters"] == [
+        {"Key": "api_version", "Value": "2"},
+        {"Key": "source", "IsValueSecret": True},
+    ]
+    params = {
+        "HeaderParameters": {"X-Tenant": "from-target", "x-target": "yes"},
+        "QueryStringParameters": {"tenant": "from-target", "page": "1"},
+    }
+    bus.put_rule("to-api", event_pattern=json.dumps({"source": ["shop"]}))
+    bus.put_targets(
+        "to-api",
+        [
+            {"Id": "event", "Arn": arn, "HttpParameters": params},
+            {"Id": "text", "Arn": arn, "Input": json.dumps("just text")},
+            {"Id": "list", "Arn": arn, "InputPath": "$.resources"},
+        ],
+    )
+    async with dispatching(store, bus):
+        response = bus.put_events([order(5)])
+        await until(lambda: store_count(store, "bus_deliveries") == 0)
+    assert dead(bus) == []
+    bodies = {r["body"]: r for r in server.requests}
+    assert set(bodies) >= {'"just text"', "[]"}  # no keys to add: sent unchanged
+    (request,) = [r for body, r in bodies.items() if body.startswith("{")]
+    body = json.loads(request["body"])
+    assert body["id"] == response["Entries"][0]["EventId"]
+    assert body["detail"] == {"order": 5}
+    assert body["source"] == "from-connection"
+    assert body["api_version"] == "2"
+    assert request["header_names"].count("x-tenant") == 1
+    assert request["headers"]["x-tenant"] == "from-connection"
+    assert request["headers"]["x-target"] == "yes"
+    assert request["query"] == {"tenant": ["from-connection"], "region": ["eu"], "page": ["1"]}
+    for other in (bodies['"just text"'], bodies["[]"]):
+        assert other["headers"]["x-tenant"] == "from-connection"
+        assert other["query"] == {"tenant": ["from-connection"], "region": ["eu"]}
+
+
+def test_connection_parameters_are_checked(bus: EventBus) -> None:
+    def create(parameters: Any) -> None:
+        bus.create_connection("c", "BASIC", {**BASIC, "InvocationHttpParameters": parameters})
+
+    with pytest.raises(ValidationException, match=r"BodyParameters\[1\]\.Value"):
+        create({"BodyParameters": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": 2}]})
+    with pytest.raises(ValidationException, match=r"\[0\]\.Key 'bad name' is not valid"):
+        create({"HeaderParameters": [{"Key": "bad name", "Value": "v"}]})
+    with pytest.raises(ValidationException, match="at most 100"):
+        create({"QueryStringParameters": [{"Key": f"k{n}", "Value": "v"} for n in range(101)]})
+    with pytest.raises(ValidationException, match="unknown fields"):
+        create({"Cookies": []})
+    with pytest.raises(ValidationException, match="IsValueSecret"):
+        create({"BodyParameters": [{"Key": "a", "Value": "1", "IsValueSecret": "yes"}]})
+    assert bus.list_connections()["Connections"] == []
+
+
+def test_target_http_parameters_are_checked(bus: EventBus, server: Server) -> None:
+    arn = destination(bus, server, endpoint="/hook")
+    bus.put_rule("to-api", event_pattern=json.dumps({"source": ["shop"]}))
+    bad = {
+        "name": {"HeaderParameters": {"bad name": "v"}},
+        "value": {"HeaderParameters": {"x-a": "line\nbreak"}},
+        "query": {"QueryStringParameters": {"q": "tab\there"}},
+        "path": {"PathParameterValues": ["  "]},
+    }
+    response = bus.put_targets(
+        "to-api", [{"Id": name, "Arn": arn, "HttpParameters": p} for name, p in bad.items()]
+    )
+    failed = {f["TargetId"]: f["ErrorMessage"] for f in response["FailedEntries"]}
+    assert set(failed) == set(bad)
+    assert "HeaderParameters key 'bad name' is not valid" in failed["name"]
+    assert "HeaderParameters['x-a']" in failed["value"]
+    assert "QueryStringParameters['q']" in failed["query"]
+    assert "PathParameterValues[0]" in failed["path"]
+
+
+async def test_a_request_that_cannot_be_sent_is_not_retried(
+    bus: EventBus, store: SQLiteStore, server: Server
+) -> None:
+    """A header value a $. path fills with what HTTP cannot carry fails at once, without a
+    request and without retries (the same request would fail again)."""
+    route(
+        bus,
+        destination(bus, server, endpoint="/hook"),
+        HttpParameters={"HeaderParameters": {"x-who": "$.detail.who"}},
+    )
+    async with dispatching(store, bus):
+        bus.put_events(
+            [
+                {"Source": "shop", "DetailType": "T", "Detail": json.dumps({"who": "Zoë"})},
+                {"Source": "shop", "DetailType": "T", "Detail": json.dumps({"who": "a\nb"})},
+                {"Source": "shop", "DetailType": "T", "Detail": json.dumps({"who": "Zoe"})},
+            ]
+        )
+        await until(lambda: len(dead(bus)) == 2 and store_count(store, "bus_deliveries") == 0)
+    assert [r["headers"]["x-who"] for r in server.requests] == ["Zoe"]
+    for letter in dead(bus):
+        assert letter["ErrorCode"] == "INVALID_PARAMETER"
+        assert letter["RetryAttempts"] == 0
+        assert "cannot be sent" in letter["ErrorMessage"]
+
+
+async def test_an_unexpected_error_fails_the_delivery_not_the_dispatcher(
+    bus: EventBus, store: SQLiteStore, server: Server
+) -> None:
+    """A connection row damaged in the database (its secrets gone) makes the request raise;
+    the delivery fails like any other, and the dispatcher goes on with the next event."""
+    route(bus, destination(bus, server, endpoint="/hook"), RetryPolicy={"MaximumRetryAttempts": 0})
+    with store.transaction() as tx:
+        tx.run("UPDATE bus_connections SET auth = '{}'")
+    async with dispatching(store, bus):
+        bus.put_events([order(1)])
+        await until(lambda: len(dead(bus)) == 1)
+        bus.update_connection("conn", authorization_type="BASIC", auth_parameters=BASIC)
+        bus.put_events([order(2)])
+        await until(lambda: len(server.requests) == 1)
+    (letter,) = dead(bus)
+    assert letter["ErrorCode"] == "INTERNAL_ERROR"
+    assert "KeyError" in letter["ErrorMessage"]
+    assert json.loads(server.requests[0]["body"])["detail"] == {"order": 2}
+
+
 async def test_oauth_token_is_fetched_once_and_cached(
     bus: EventBus, store: SQLiteStore, server: Server
 ) -> None:
@@ -362,7 +505,7 @@ async def test_other_4xx_goes_to_the_dead_letters_without_retry(
         await until(lambda: len(dead(bus)) == 1)
     assert len(server.requests) == 1
     (letter,) = dead(bus)
-    assert letter["RetryAttempts"] == 1
+    assert letter["RetryAttempts"] == 0
     assert "HTTP 404" in letter["ErrorMessage"]
 
 
@@ -376,7 +519,7 @@ async def test_a_wrong_password_is_retried_until_the_policy_runs_out(
         bus.put_events([order(1)])
         await until(lambda: len(dead(bus)) == 1)
     assert len(server.requests) == 3  # 401 is retried, like 429 and 5xx
-    assert dead(bus)[0]["RetryAttempts"] == 3
+    assert dead(bus)[0]["RetryAttempts"] == 2
 
 
 async def test_a_timeout_is_retried(bus: EventBus, store: SQLiteStore, server: Server) -> None:
@@ -386,7 +529,7 @@ async def test_a_timeout_is_retried(bus: EventBus, store: SQLiteStore, server: S
         bus.put_events([order(1)])
         await until(lambda: len(dead(bus)) == 1)
     assert dead(bus)[0]["ErrorCode"] == "SDK_CLIENT_ERROR"
-    assert dead(bus)[0]["RetryAttempts"] == 2
+    assert dead(bus)[0]["RetryAttempts"] == 1
     # The server sees both attempts (it may read the second after the client gave up on it).
     await until(lambda: len(server.requests) == 2)
 

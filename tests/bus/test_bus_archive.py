@@ -288,6 +288,19 @@ def test_a_replay_sends_the_window_to_the_filtered_rules_with_replay_name(
     replayed = drain(bus, "replayed")
     assert [e["detail"]["order"] for e in replayed] == [3, 4, 5, 6]  # [start, end)
     assert all(e["replay-name"] == "fix-1" for e in replayed)
+    # EventBridge's envelope order: replay-name between region and resources.
+    assert list(replayed[0]) == [
+        "version",
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "replay-name",
+        "resources",
+        "detail",
+    ]
     originals = {e["id"] for e in bus.export_archive("orders")}
     assert not originals & {e["id"] for e in replayed}  # new ids
     assert drain(bus, "audit") == []  # not a FilterArns rule
@@ -427,8 +440,10 @@ def test_start_replay_validates_like_eventbridge(
         bus.start_replay("r", archive, minute(5), minute(5), {"Arn": "default"})
     with pytest.raises(ValidationException, match="future"):
         bus.start_replay("r", archive, minute(5), START + timedelta(days=1), {"Arn": "default"})
-    with pytest.raises(ValidationException, match="its own event bus"):
+    with pytest.raises(ValidationException, match="Cross event bus replay is not permitted"):
         bus.start_replay("r", archive, minute(0), minute(5), {"Arn": ACCOUNT + "event-bus/other"})
+    with pytest.raises(ResourceNotFoundException, match="Event bus none does not exist"):
+        bus.start_replay("r", archive, minute(0), minute(5), {"Arn": ACCOUNT + "event-bus/none"})
     with pytest.raises(ValidationException, match="not a rule of event bus default"):
         bus.start_replay(
             "r",
@@ -447,6 +462,13 @@ def test_start_replay_validates_like_eventbridge(
     bus.start_replay("r", archive, minute(0), minute(5), {"Arn": "default"})
     with pytest.raises(ResourceAlreadyExistsException):
         bus.start_replay("r", archive, minute(0), minute(5), {"Arn": "default"})
+    # At most 10 active replays at once; a cancelled one leaves room.
+    for n in range(9):
+        bus.start_replay(f"r{n}", archive, minute(0), minute(5), {"Arn": "default"})
+    with pytest.raises(LimitExceededException, match="10 active"):
+        bus.start_replay("r10", archive, minute(0), minute(5), {"Arn": "default"})
+    bus.cancel_replay("r0")
+    bus.start_replay("r10", archive, minute(0), minute(5), {"Arn": "default"})
 
 
 async def test_a_running_dispatcher_replays_to_handlers(

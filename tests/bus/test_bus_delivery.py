@@ -255,7 +255,7 @@ async def test_a_failing_target_is_retried_with_back_off_then_dead_lettered(
         assert dead["TargetId"] == "flaky" and dead["TargetArn"] == FN + "flaky"
         assert dead["ErrorCode"] == "ERROR_FROM_TARGET"
         assert dead["ErrorMessage"] == "ConnectionError: the downstream service is down"
-        assert dead["RetryAttempts"] == 3
+        assert dead["RetryAttempts"] == 2  # retries, as EventBridge counts
         assert dead["ExhaustedRetryCondition"] == "MaximumRetryAttempts"
         assert dead["Event"]["id"] == event_id
         assert bus.list_dead_letters(bus="default")["DeadLetters"] == [dead]
@@ -266,7 +266,7 @@ async def test_a_failing_target_is_retried_with_back_off_then_dead_lettered(
         assert json.loads(message["Body"])["id"] == event_id
         attributes = message["MessageAttributes"]
         assert attributes["ERROR_CODE"]["StringValue"] == "ERROR_FROM_TARGET"
-        assert attributes["RETRY_ATTEMPTS"]["StringValue"] == "3"
+        assert attributes["RETRY_ATTEMPTS"]["StringValue"] == "2"
         assert attributes["EXHAUSTED_RETRY_CONDITION"]["StringValue"] == "MaximumRetryAttempts"
         assert attributes["TARGET_ARN"]["StringValue"] == FN + "flaky"
 
@@ -310,7 +310,7 @@ async def test_retries_stop_when_the_event_is_older_than_the_maximum_age(
     assert (calls[-1] - START).total_seconds() == pytest.approx(63, abs=0.01)
     (dead,) = bus.list_dead_letters()["DeadLetters"]
     assert dead["ExhaustedRetryCondition"] == "MaximumEventAgeInSeconds"
-    assert dead["RetryAttempts"] == 7
+    assert dead["RetryAttempts"] == 6
 
 
 # --- state machine and event bus targets -------------------------------------------------
@@ -380,7 +380,7 @@ async def test_state_machine_targets_start_one_execution_per_event_and_target(
     (dead,) = bus.list_dead_letters()["DeadLetters"]
     assert dead["TargetId"] == "ghost"
     assert dead["ErrorCode"] == "NO_RESOURCE"
-    assert dead["RetryAttempts"] == 1
+    assert dead["RetryAttempts"] == 0  # not retried
     assert "ExhaustedRetryCondition" not in dead
 
 

@@ -5,7 +5,8 @@
 ``BASIC`` (``BasicAuthParameters``: Username, Password), ``API_KEY``
 (``ApiKeyAuthParameters``: ApiKeyName, ApiKeyValue, sent as a header) or
 ``OAUTH_CLIENT_CREDENTIALS`` (``OAuthParameters``: ClientParameters, AuthorizationEndpoint,
-HttpMethod, OAuthHttpParameters) — plus ``InvocationHttpParameters`` added to every request.
+HttpMethod, OAuthHttpParameters) — plus ``InvocationHttpParameters`` added to every request
+(headers, query string parameters, and keys of a JSON object body; see :mod:`.http_target`).
 EventBridge keeps the secrets in Secrets Manager and never returns them: DescribeConnection
 shows the user name, the key name, the client id and the parameters not marked
 ``IsValueSecret``. oncue keeps them in its database. API destinations, which use connections,
@@ -21,6 +22,7 @@ from typing import Any, Final
 
 from oncue.asl.jsonutil import dumps, loads
 from oncue.bus.clock import Clock
+from oncue.bus.http_params import HEADER_NAME, HEADER_VALUE, check_text
 from oncue.bus.naming import check_limit
 from oncue.bus.resources import (
     arn,
@@ -70,6 +72,41 @@ def _invalid(message: str) -> ValidationException:
     return ValidationException(message)
 
 
+_PARAMETER_GROUPS: Final = ("HeaderParameters", "QueryStringParameters", "BodyParameters")
+_MAX_PARAMETERS: Final = 100
+_MAX_PARAMETER_TEXT: Final = 512
+
+
+def _check_http_parameters(params: object, where: str) -> None:
+    """ConnectionHttpParameters: up to 100 ``{Key, Value, IsValueSecret}`` per group, keys and
+    values of at most 512 characters, header names HTTP tokens."""
+    if not isinstance(params, Mapping):
+        raise _invalid(f"{where} must be an object.")
+    unknown = sorted(set(params) - set(_PARAMETER_GROUPS))
+    if unknown:
+        raise _invalid(f"{where} has unknown fields: {unknown}.")
+    for group in _PARAMETER_GROUPS:
+        items = params.get(group)
+        if items is None:
+            continue
+        if not isinstance(items, list) or len(items) > _MAX_PARAMETERS:
+            raise _invalid(f"{where}.{group} must be a list of at most {_MAX_PARAMETERS} items.")
+        for n, item in enumerate(items):
+            at = f"{where}.{group}[{n}]"
+            if not isinstance(item, Mapping):
+                raise _invalid(f"{at} must be an object with Key and Value.")
+            key, value = item.get("Key"), item.get("Value")
+            if not isinstance(key, str) or not 0 < len(key) <= _MAX_PARAMETER_TEXT:
+                raise _invalid(f"{at}.Key must be a string of 1 to 512 characters.")
+            if not isinstance(value, str) or len(value) > _MAX_PARAMETER_TEXT:
+                raise _invalid(f"{at}.Value must be a string of at most 512 characters.")
+            if not isinstance(item.get("IsValueSecret", False), bool):
+                raise _invalid(f"{at}.IsValueSecret must be a boolean.")
+            if group == "HeaderParameters":
+                check_text(key, HEADER_NAME, f"{at}.Key", "a header name")
+                check_text(value, HEADER_VALUE, f"{at}.Value", "printable ASCII text")
+
+
 def _check_auth(kind: object, auth: object) -> dict[str, Any]:
     if kind not in AUTHORIZATION_TYPES:
         raise _invalid(
@@ -95,6 +132,12 @@ def _check_auth(kind: object, auth: object) -> dict[str, Any]:
             raise _invalid("OAuthParameters.HttpMethod must be GET, POST or PUT.")
         if not ENDPOINT.fullmatch(section["AuthorizationEndpoint"]):
             raise _invalid("OAuthParameters.AuthorizationEndpoint must be an HTTP(S) URL.")
+        if section.get("OAuthHttpParameters") is not None:
+            _check_http_parameters(
+                section["OAuthHttpParameters"], "OAuthParameters.OAuthHttpParameters"
+            )
+    if auth.get("InvocationHttpParameters") is not None:
+        _check_http_parameters(auth["InvocationHttpParameters"], "InvocationHttpParameters")
     return dict(auth)
 
 

@@ -5,7 +5,9 @@ and redrive.
 all retries, or fails with an error that retrying cannot fix ("missing permissions to a target,
 or a target resource that no longer exists" are not retried), is dropped, or sent to the
 target's dead-letter queue with the attributes RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE,
-EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS. oncue never drops it: it keeps every such
+EXHAUSTED_RETRY_CONDITION and RETRY_ATTEMPTS (the retries made: 0 for an error that is not
+retried, the policy's ``MaximumRetryAttempts`` when that ran out). oncue never drops it: it
+keeps every such
 delivery in its dead-letter table, with the event, the last error and the number of attempts,
 and when the target has a ``DeadLetterConfig`` naming an internal queue it also sends the event
 there with those attributes, as EventBridge does. A redrive puts the delivery back, due at once,
@@ -38,9 +40,17 @@ class DeadLetter:
 
     code: str
     message: str
+    #: Failed deliveries, the first one included.
     attempts: int
     #: The RetryPolicy limit that ran out; None for an error that is not retried.
     exhausted: str | None
+
+
+def retries(attempts: int) -> int:
+    """The retries made after ``attempts`` failed deliveries: what EventBridge reports as
+    RETRY_ATTEMPTS (0 for an error that is not retried, ``MaximumRetryAttempts`` when that
+    ran out), not the number of deliveries."""
+    return max(attempts - 1, 0)
 
 
 def dead_letter(
@@ -81,7 +91,7 @@ def dead_letter(
             target_arn=target.arn,
             error_code=why.code,
             error_message=why.message,
-            retry_attempts=why.attempts,
+            retry_attempts=retries(why.attempts),
             exhausted_condition=why.exhausted,
         )
         send_in_tx(btx, queue[1], envelope, attributes, now)
@@ -99,7 +109,7 @@ def _document(record: DeadLetterRecord, router: Router) -> dict[str, Json]:
         "Event": loads(record.envelope),
         "ErrorCode": record.error_code,
         "ErrorMessage": record.error_message,
-        "RetryAttempts": record.attempts,
+        "RetryAttempts": retries(record.attempts),
         "Time": record.created,
     }
     if record.exhausted is not None:

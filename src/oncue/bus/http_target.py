@@ -5,9 +5,10 @@
 - the request goes to the destination's ``InvocationEndpoint`` (``*`` wildcards filled from the
   target's ``PathParameterValues``) with its ``HttpMethod``; the body is the target's input
   (the event by default), ``Content-Type: application/json; charset=utf-8`` and
-  ``User-Agent: Amazon/EventBridge/ApiDestinations`` as EventBridge sends; the connection's
-  ``InvocationHttpParameters`` and the target's ``HeaderParameters`` and
-  ``QueryStringParameters`` are added;
+  ``User-Agent: Amazon/EventBridge/ApiDestinations`` as EventBridge sends; the target's
+  ``HeaderParameters`` and ``QueryStringParameters`` and the connection's
+  ``InvocationHttpParameters`` are added, the connection's values taking precedence; the
+  connection's ``BodyParameters`` become keys of a JSON object body (:func:`.merge_body`);
 - authorization: ``BASIC`` sends ``Authorization: Basic ...``; ``API_KEY`` sends the key as the
   header ``ApiKeyName``; ``OAUTH_CLIENT_CREDENTIALS`` first asks the ``AuthorizationEndpoint``
   for a token (client id and secret as Basic credentials, the ``OAuthHttpParameters`` added,
@@ -18,20 +19,23 @@
   timeout of 5 seconds"; EventBridge retries (per the target's RetryPolicy) the requests that
   time out and those answered 401, 407, 409, 429 or 5xx, and does not retry other 4xx (nor
   1xx-3xx, which are success here), which go to the dead-letter queue at once;
-- ``InvocationRateLimitPerSecond`` spaces this process's requests to one destination.
+- ``InvocationRateLimitPerSecond`` spaces this process's requests to one destination;
+- a request that cannot be sent as built (a header value that a ``$.`` path filled with a line
+  break or non-ASCII text) is not retried: it goes to the dead letters at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from oncue.asl.jsonutil import loads
 from oncue.bus.handlers import Failure
-from oncue.bus.http_params import HttpParameters, build_url
+from oncue.bus.http_params import HttpParameters, build_url, merge_body, set_header
 from oncue.bus.resources import name_from_arn
 from oncue.bus.targets import Target
 from oncue.errors import OncueError
@@ -47,6 +51,8 @@ if TYPE_CHECKING:
 # API destination (python -X importtime -c "import oncue").
 
 __all__ = ["RETRYABLE_STATUSES", "TIMEOUT_SECONDS", "USER_AGENT", "ApiCaller"]
+
+log = logging.getLogger("oncue.bus")
 
 TIMEOUT_SECONDS: Final = 5.0
 USER_AGENT: Final = "Amazon/EventBridge/ApiDestinations"
@@ -92,7 +98,18 @@ class ApiCaller:
             return destination, connection
 
     async def deliver(self, target: Target, event: dict[str, Json], text: str) -> Failure | None:
-        """Send one event; None on a 1xx-3xx answer, else the failure (retryable or not)."""
+        """Send one event; None on a 1xx-3xx answer, else the failure (retryable or not).
+
+        Nothing escapes: an unexpected error fails this delivery (to be retried), not the
+        dispatcher, which would otherwise hold the delivery without ever settling it."""
+        try:
+            return await self._deliver(target, event, text)
+        except Exception as error:
+            log.exception("delivery to the API destination %s failed", target.name)
+            message = f"{type(error).__name__}: {error}"[:_MAX_MESSAGE]
+            return Failure(code="INTERNAL_ERROR", message=message)
+
+    async def _deliver(self, target: Target, event: dict[str, Json], text: str) -> Failure | None:
         import httpx
 
         loaded = await asyncio.to_thread(self._load, target.name)
@@ -110,19 +127,37 @@ class ApiCaller:
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
         }
-        query: dict[str, str] = {}
-        _add(auth.get("InvocationHttpParameters"), headers, query)
-        headers.update(params.headers)
-        query.update(params.query)
+        for name, value in params.headers.items():
+            set_header(headers, name, value)
+        query = dict(params.query)
+        body: dict[str, str] = {}
+        # The connection's parameters go last: its values take precedence over the target's.
+        _add(auth.get("InvocationHttpParameters"), headers, query, body)
+        content = None
+        if destination.http_method not in _NO_BODY:
+            content = merge_body(text, body).encode()
         await self._pace(destination)
         try:
-            headers.update(await self._authorization(connection, auth))
+            for name, value in (await self._authorization(connection, auth)).items():
+                set_header(headers, name, value)
             response = await self._http().request(
                 destination.http_method,
                 url,
                 params=query,
                 headers=headers,
-                content=None if destination.http_method in _NO_BODY else text.encode(),
+                content=content,
+            )
+        except (
+            httpx.LocalProtocolError,
+            httpx.InvalidURL,
+            httpx.UnsupportedProtocol,
+            UnicodeEncodeError,
+        ) as error:
+            # The request cannot be sent as built (a header value a "$." path filled with a
+            # line break or non-ASCII text, say): the same request would fail again.
+            message = f"the request cannot be sent: {type(error).__name__}: {error}"
+            return Failure(
+                code="INVALID_PARAMETER", message=message[:_MAX_MESSAGE], retryable=False
             )
         except httpx.TimeoutException as error:
             return Failure(code="SDK_CLIENT_ERROR", message=f"timed out: {error!r}"[:_MAX_MESSAGE])
@@ -242,4 +277,8 @@ def _add(
             continue
         for item in items:
             if isinstance(item, Mapping) and isinstance(item.get("Key"), str):
-                into[item["Key"]] = str(item.get("Value", ""))
+                value = str(item.get("Value", ""))
+                if into is headers:
+                    set_header(headers, item["Key"], value)
+                else:
+                    into[item["Key"]] = value

@@ -7,8 +7,10 @@ replay work of a dispatcher cycle (:func:`run_replays`).
   ``[EventStartTime, EventEndTime)``, oldest first, and sends them to ``Destination.Arn``,
   which must be the archive's own bus ("You can replay events only to the event bus specified
   to create the archive"); with ``Destination.FilterArns`` only to those rules;
-- each replayed event carries ``"replay-name": NAME``, so rules may match on it, and it is not
-  archived again;
+- each replayed event carries ``"replay-name": NAME`` (between ``region`` and ``resources``,
+  where EventBridge puts it), so rules may match on it, and it is not archived again;
+- at most 10 replays are active (STARTING or RUNNING) at once ("You can have a maximum of 10
+  active concurrent replays per account per AWS Region"): LimitExceededException;
 - ``State`` goes STARTING, RUNNING, then COMPLETED; CancelReplay makes it CANCELLING, then
   CANCELLED; a replay whose archive or bus disappeared is FAILED; ``EventLastReplayedTime`` is
   the ``time`` of the last event replayed.
@@ -18,11 +20,14 @@ transaction that creates the replayed deliveries, so after a crash the replay re
 last committed batch, and no event is replayed twice. The cursor moves by compare-and-set before
 the batch is delivered, so two dispatchers never replay the same batch.
 
-A replayed event gets a new id (derived from the replay name and the original id, so the same on
-a resumed batch), because the original may still be pending in the bus, and because a handler
-that deduplicates on the event id must see a replay as a new delivery. It joins the trace of the
-original event (while the trace records keep it), as a child of that event, so ``oncue trace``
-shows what a replay caused under what the original caused.
+A replayed event gets a new id. EventBridge sends archived events to the bus again as new
+events (replays are throttled "based on, but separate from, the PutEvents transactions per
+second limit"), and does not document that a replayed event keeps its original's id; the one
+field it documents as added is ``replay-name``. A handler that deduplicates on the event id
+thus sees a replay as new work, and tells it from the original by ``replay-name``. The id is
+derived from the replay name and the original id, so the same on a resumed batch. The replayed
+event joins the trace of the original event (while the trace records keep it), as a child of
+that event, so ``oncue trace`` shows what a replay caused under what the original caused.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from oncue.bus.resources import (
 from oncue.bus.router import Router
 from oncue.errors import (
     IllegalStatusException,
+    LimitExceededException,
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
     ValidationException,
@@ -60,10 +66,12 @@ from oncue.store.trace_sql import TraceTx
 from oncue.tracing import event_span
 from oncue.types import Json
 
-__all__ = ["REPLAY_STATES", "ReplayApi", "replay_arn", "run_replays"]
+__all__ = ["MAX_ACTIVE_REPLAYS", "REPLAY_STATES", "ReplayApi", "replay_arn", "run_replays"]
 
 REPLAY_STATES: Final = ("STARTING", "RUNNING", "CANCELLING", "COMPLETED", "CANCELLED", "FAILED")
 _ACTIVE: Final = ("STARTING", "RUNNING")
+#: "You can have a maximum of 10 active concurrent replays per account per AWS Region."
+MAX_ACTIVE_REPLAYS: Final = 10
 
 
 def replay_arn(region: str, account: str, name: str) -> str:
@@ -126,16 +134,23 @@ class ReplayApi:
             _rule_name(rule_arn, bus)
         with self.store.transaction() as tx:
             archives = ArchiveTx(tx)
+            if BusTx(tx).get_bus(bus) is None:
+                raise ResourceNotFoundException(f"Event bus {bus} does not exist.")
             record = archives.get_archive(archive)
             if record is None:
                 raise ResourceNotFoundException(f"Archive {archive} does not exist.")
             if record.bus != bus:
                 raise ValidationException(
-                    f"Parameter Destination.Arn is not valid: archive {archive} can only be "
-                    f"replayed to its own event bus {record.bus}."
+                    "Parameter Destination.Arn is not valid. Reason: Cross event bus replay is "
+                    f"not permitted (archive {archive} belongs to event bus {record.bus})."
                 )
             if archives.get_replay(replay_name) is not None:
                 raise ResourceAlreadyExistsException(f"Replay {replay_name} already exists.")
+            active = [r for r in archives.active_replays() if r.state in _ACTIVE]
+            if len(active) >= MAX_ACTIVE_REPLAYS:
+                raise LimitExceededException(
+                    f"The limit of {MAX_ACTIVE_REPLAYS} active concurrent replays is reached."
+                )
             archives.insert_replay(
                 ReplayRecord(
                     name=replay_name,
@@ -285,10 +300,7 @@ def run_replays(tx: Tx, router: Router, now: datetime, batch: int) -> tuple[int,
             if not archives.advance_replay(name, replay.cursor_id, last, len(page)):
                 continue  # another dispatcher took this batch
             for row in page:
-                event = loads(row.envelope)
-                key = f"oncue:replay:{name}/{row.event_id}"
-                event["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
-                event[REPLAY_NAME] = name
+                event = _replayed(loads(row.envelope), name, row.event_id)
                 original = traces.trace_of_event(row.event_id)
                 origin = None if original is None else (original, event_span(row.event_id))
                 router.deliver_event(btx, rules, event, ingested=moment, only=only, origin=origin)
@@ -300,3 +312,18 @@ def run_replays(tx: Tx, router: Router, now: datetime, batch: int) -> tuple[int,
                 archives.set_replay_state(name, "RUNNING", None, expect=("STARTING",), end=None)
             more = True
     return done, more
+
+
+def _replayed(archived: dict[str, Json], name: str, original_id: str) -> dict[str, Json]:
+    """The archived event as the replay sends it: a new id (the same on a resumed batch), and
+    ``replay-name`` where EventBridge puts it, between ``region`` and ``resources``."""
+    key = f"oncue:replay:{name}/{original_id}"
+    event: dict[str, Json] = {}
+    for field, value in archived.items():
+        if field == "resources":
+            event[REPLAY_NAME] = name
+        if field != REPLAY_NAME:
+            event[field] = value
+    event[REPLAY_NAME] = name  # an envelope without resources: at the end
+    event["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+    return event

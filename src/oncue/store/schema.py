@@ -33,6 +33,8 @@ time of each scheduled rule, connections and API destinations.
 
 Tracing (migration 4) keeps an append-only record beside them: ``trace_events`` (each accepted
 event's trace id and parent span) and ``trace_deliveries`` (each delivery attempt's outcome).
+
+Migration 5 indexes the dead letters by delivery (event, rule, target).
 """
 
 from __future__ import annotations
@@ -224,6 +226,16 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "ALTER TABLE outbox ADD COLUMN trace TEXT",
             # Executions that joined a trace carry it in trace_header ('00-TRACEID-...').
             "CREATE INDEX executions_by_trace ON executions (trace_header)",
+        ),
+    ),
+    (
+        5,
+        "dead letters by delivery",
+        (
+            # A redelivered JetStream message asks whether its delivery (event, rule, target)
+            # is already a dead letter; without this index each ask read the whole table.
+            "CREATE INDEX bus_dead_letters_by_delivery "
+            "ON bus_dead_letters (event_id, rule, target_id)",
         ),
     ),
 )

@@ -299,7 +299,7 @@ def list_dead_letters(
         response,
         as_json,
         "DeadLetters",
-        ("Id", "Rule", "Target", "Attempts", "Error"),
+        ("Id", "Rule", "Target", "Retries", "Error"),
         lambda d: (
             str(d["Id"]),
             str(d["RuleName"]),

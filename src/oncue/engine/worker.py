@@ -16,7 +16,6 @@ applied twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import OrderedDict
@@ -40,6 +39,7 @@ from oncue.engine.invoke import (
 from oncue.engine.transitions import Completion, Outcome, Transitioner
 from oncue.errors import OncueError
 from oncue.store.base import Store
+from oncue.store.notifier import StoreWakeups
 from oncue.store.records import TaskClaim
 from oncue.store.sql import Tx
 from oncue.tracing import execution_trace, using
@@ -119,6 +119,8 @@ class Worker(CycleLoop[TaskClaim]):
         self._completions: list[Completion] = []
         self._starts: list[_StartRequest] = []
         self._activity_signals: dict[str, asyncio.Event] = {}
+        #: Activity tasks other processes schedule (PostgreSQL's NOTIFY; a long poll's wake).
+        self.activity_wakeups = StoreWakeups(store, "activity")
         self._callbacks: list[_Callback] = []
         self._claim_wanted = True
         #: False once shutdown began (or :meth:`stop_claiming`): no new tasks are taken.
@@ -162,11 +164,25 @@ class Worker(CycleLoop[TaskClaim]):
             if signal is not None:
                 signal.set()
 
-    async def activity_scheduled(self, activity_arn: str, timeout: float) -> None:
-        """Until a task for the activity is scheduled in this process, or ``timeout``."""
+    async def activity_scheduled(
+        self, activity_arn: str, timeout: float, mark: int | None = None
+    ) -> None:
+        """Until a task for the activity is scheduled in this process, an activity task is
+        scheduled by another process (PostgreSQL; since ``mark``, taken from
+        ``activity_wakeups`` before looking), or ``timeout``."""
         signal = self._activity_signals.setdefault(activity_arn, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(signal.wait(), timeout)
+        elsewhere = self.activity_wakeups
+        waits = {
+            asyncio.ensure_future(signal.wait()),
+            asyncio.ensure_future(
+                elsewhere.wait(elsewhere.mark() if mark is None else mark, timeout)
+            ),
+        }
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     def wake(self) -> None:
         """Something for the next cycle is waiting (call on the loop or from any thread)."""
@@ -221,7 +237,11 @@ class Worker(CycleLoop[TaskClaim]):
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         self._taking = self.transitioner.leasing = True
-        await super().run(stop)
+        self.activity_wakeups.start()
+        try:
+            await super().run(stop)
+        finally:
+            self.activity_wakeups.close()
 
     def stop_claiming(self) -> None:
         """Take no new tasks from now on (the first step of a graceful shutdown): cycles go on

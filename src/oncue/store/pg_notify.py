@@ -28,8 +28,10 @@ __all__ = ["TOPICS", "Listener", "channel_name"]
 
 log = logging.getLogger("oncue.store")
 
-#: ``engine``: inbox messages, unleased tasks; ``bus``: deliveries, outbox rows, queue messages.
-TOPICS = ("engine", "bus")
+#: ``engine``: inbox messages, unleased tasks (and tasks handed back); ``bus``: deliveries,
+#: outbox rows, queue messages; ``activity``: activity tasks (what GetActivityTask long polls
+#: wait for, without waking for the rest of the engine's work).
+TOPICS = ("engine", "bus", "activity")
 _BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from oncue.app import App
+from oncue.store.pg_notify import TOPICS
 from oncue.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.slow
@@ -23,6 +24,14 @@ POLL_SECONDS = 5.0
 
 def review(activity: str) -> dict[str, Any]:
     return {"StartAt": "R", "States": {"R": {"Type": "Task", "Resource": activity, "End": True}}}
+
+
+def listening(store: PostgresStore) -> None:
+    """Until the store's listener is in place (the first watch, maybe in another thread or
+    task, starts it)."""
+    deadline = time.monotonic() + 10
+    while not store.wait_listening(0.1):
+        assert time.monotonic() < deadline, "the store never listened"
 
 
 @pytest.fixture
@@ -52,9 +61,7 @@ def test_control_long_poll_is_woken_by_another_store(two_apps: tuple[App, App]) 
     thread = threading.Thread(target=poll)
     thread.start()
     assert isinstance(store, PostgresStore)
-    deadline = time.monotonic() + 10
-    while not store.wait_listening(0.1):  # the thread starts the listener with its watch
-        assert time.monotonic() < deadline
+    listening(store)
     time.sleep(0.2)  # the first (empty) look is done; the poll waits
     began = time.monotonic()
     scheduler.control.start_execution(str(machine["stateMachineArn"]), '{"box": 1}')
@@ -70,7 +77,7 @@ async def test_app_long_poll_is_woken_by_another_store(two_apps: tuple[App, App]
     async with poller:
         store = poller.store
         assert isinstance(store, PostgresStore)
-        assert await asyncio.to_thread(store.wait_listening)
+        await asyncio.to_thread(listening, store)
         poll = asyncio.create_task(poller.get_activity_task(activity, "w", wait_seconds=30))
         await asyncio.sleep(0.2)
         loop = asyncio.get_running_loop()
@@ -105,3 +112,22 @@ def test_on_sqlite_another_process_task_is_found_by_polling(tmp_path: Path) -> N
     finally:
         scheduler.close()
         poller.close()
+
+
+def test_every_topic_of_one_commit_reaches_the_other_store(two_apps: tuple[App, App]) -> None:
+    """A commit announcing several topics sends them in one packet: each one arrives."""
+    sender, listener = two_apps
+    heard: dict[str, threading.Event] = {topic: threading.Event() for topic in TOPICS}
+    store = listener.store
+    assert isinstance(store, PostgresStore)
+    for topic, event in heard.items():
+        store.watch(topic, event.set)
+    listening(store)
+    for _ in range(3):
+        for event in heard.values():
+            event.clear()
+        with sender.store.transaction() as tx:
+            for topic in TOPICS:
+                tx.announce(topic)
+        for topic, event in heard.items():
+            assert event.wait(5), f"the {topic!r} notification was lost"

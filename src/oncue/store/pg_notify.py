@@ -111,10 +111,12 @@ class Listener:
     def _listen(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
         while not self._stop.is_set():
             topics: set[str] = set()
-            for note in connection.notifies(timeout=0.25):
+            # Return after the first packet, with every notification it holds: breaking out
+            # of the generator instead would drop the rest of that packet (a commit that
+            # announces two topics sends them together).
+            for note in connection.notifies(timeout=0.25, stop_after=1):
                 if note.payload != self.instance:
                     topics.add(self.channels.get(note.channel, ""))
-                    break  # deliver at once; the next notifies() picks up the rest
             topics.discard("")
             if topics:
                 self._fire(topics)

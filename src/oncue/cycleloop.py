@@ -310,7 +310,7 @@ class CycleLoop(Generic[W]):
             if self._running and self._pending():
                 try:
                     await self._drain()
-                except self.retried_errors as error:  # the final commit tries again
+                except Exception as error:  # its work is kept: the final commit tries again
                     log.warning("%s: a commit while stopping failed: %s", self._thread_name, error)
         for task in list(self._running.values()):
             task.cancel()

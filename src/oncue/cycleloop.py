@@ -20,21 +20,28 @@ What the loop owns:
   trio's MockClock autojump), so a loop never jumps over another loop's timer or a running
   handler;
 - **lease renewal** every third of ``lease_seconds`` while it holds work;
-- **shutdown** with a grace period: running tasks get ``grace_seconds`` to finish, then they
-  are cancelled and the driver's final commit records what finished and hands the rest back.
+- **shutdown** with a grace period: the driver takes no new work; running tasks get
+  ``grace_seconds`` to finish, and what finishes meanwhile is committed at once (the driver's
+  drain) while the others still run; then the rest are cancelled and the driver's final commit
+  records what finished and hands the rest back (their leases released, so another process
+  takes them at once instead of after the lease expires).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, NoReturn, Protocol, TypeVar
 
-__all__ = ["CycleLoop", "Notifier", "TimeSkip"]
+__all__ = ["CycleLoop", "Notifier", "TimeSkip", "exit_at_once", "exit_if_threads_busy"]
 
 log = logging.getLogger("oncue.loop")
 T = TypeVar("T")
@@ -144,6 +151,14 @@ class CycleLoop(Generic[W]):
 
     async def _renew(self) -> None:
         """Extend the leases of the work held (called every third of ``lease_seconds``)."""
+
+    def _stop_taking(self) -> None:
+        """Shutdown began: take no new work (what is held runs on, within the grace)."""
+
+    async def _drain(self) -> None:
+        """(During the grace period.) Commit what finished while other work still runs, so
+        that its effects do not wait for the slowest handler; default: the final commit
+        records everything."""
 
     async def _final(self) -> None:
         """The last commit: record what finished, hand the rest back."""
@@ -279,10 +294,24 @@ class CycleLoop(Generic[W]):
                 log.warning("%s: renewing leases failed: %s", self._thread_name, error)
 
     async def _shutdown(self) -> None:
-        """Let running work finish briefly, record its results, hand the rest back."""
+        """Take no new work; let running work finish within the grace period (committing
+        results as they come); record what finished, hand the rest back."""
         self._stopping = True
-        if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=self.grace_seconds)
+        self._stop_taking()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grace_seconds
+        while self._running:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(
+                list(self._running.values()), timeout=remaining, return_when="FIRST_COMPLETED"
+            )
+            if self._running and self._pending():
+                try:
+                    await self._drain()
+                except Exception as error:  # its work is kept: the final commit tries again
+                    log.warning("%s: a commit while stopping failed: %s", self._thread_name, error)
         for task in list(self._running.values()):
             task.cancel()
         self._queued.clear()
@@ -312,3 +341,37 @@ class CycleLoop(Generic[W]):
             self._running.pop(key, None)
             self._start_queued()
             self._poke()
+
+
+def exit_at_once(number: int) -> NoReturn:
+    """A second SIGINT or SIGTERM during a graceful shutdown: exit now, with 128 + the
+    signal's number (as a shell reports it). What the process still holds is left to its
+    leases: other processes take it when they run out."""
+    sys.stderr.write("oncue: second signal, exiting at once; the leases held run out\n")
+    sys.stderr.flush()
+    os._exit(128 + number)
+
+
+def exit_if_threads_busy(executor: ThreadPoolExecutor, wait_seconds: float = 0.25) -> None:
+    """After a graceful shutdown (results recorded, leases handed back): shut ``executor``
+    (the one plain handlers ran in) down, and exit 0 at once if handlers that outlived the
+    grace period still run in threads.
+
+    Such a handler was cancelled as a task, but Python cannot stop the thread that runs it,
+    and the interpreter would wait for it at exit; its task is back in the database already.
+    """
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + wait_seconds
+    current = threading.current_thread()
+    others = [t for t in threading.enumerate() if t is not current and not t.daemon]
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    busy = sum(1 for thread in others if thread.is_alive())
+    if busy:
+        sys.stderr.write(
+            f"oncue: {busy} handler thread(s) still running past the grace period were "
+            "abandoned; their tasks were handed back\n"
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -26,8 +26,10 @@ from oncue.api.sqs import Queues
 from oncue.app import App
 from oncue.bus.service import EventBus
 from oncue.engine.control import Control
+from oncue.engine.transitions import Outcome
 from oncue.engine.worker import Worker
 from oncue.errors import ValidationException
+from oncue.store.notifier import StoreWakeups
 from oncue.store.schema import MIGRATIONS
 from oncue.types import Json
 
@@ -41,7 +43,8 @@ API_THREADS: Final = 8
 READ_THREADS: Final = 4
 #: A readiness probe that cannot reach the database within this long reports "not ready".
 READINESS_TIMEOUT_SECONDS: Final = 5.0
-#: A long poll looks again at least this often (other processes create tasks too).
+#: A long poll looks again at least this often: other processes create tasks too, and on
+#: SQLite nothing tells this process (PostgreSQL's notifications wake it at once).
 LONG_POLL_STEP_SECONDS: Final = 1.0
 #: A ReceiveMessage long poll looks at its queue this often (nothing wakes it sooner).
 QUEUE_POLL_SECONDS: Final = 0.25
@@ -77,7 +80,6 @@ class Backend:
         #: Set on SIGTERM/SIGINT: readiness fails and long polls answer at once.
         self.draining = False
         self._executor: ThreadPoolExecutor | None = None
-        self._activity_wait: Callable[[str, float], Any] | None = None
         self._engine: Worker | None = None
         #: Calls answered by a running loop's group commit instead (one commit for many).
         self._grouped: dict[object, Callable[[dict[str, Any]], Awaitable[dict[str, Json]]]] = {}
@@ -90,12 +92,20 @@ class Backend:
             }
             self.control = engine.control
             self._db: Callable[..., Any] = engine.db
-            self._activity_wait = engine.activity_scheduled
+            #: Wakes the long polls: activity tasks other processes schedule (PostgreSQL's
+            #: NOTIFY) and the start of a shutdown (the worker's, started as it runs).
+            self.wakeups = engine.activity_wakeups
         else:
             # No worker here: a transition an API call runs leases no task to this process;
-            # its tasks wait in the database for the worker processes.
+            # its tasks wait in the database for the worker processes. The long polls are
+            # woken by this process's API calls too.
+            self.wakeups = StoreWakeups(app.store, "activity")
             self.control = Control(
-                app.store, clock=app.clock, region=app.region, account=app.account
+                app.store,
+                clock=app.clock,
+                region=app.region,
+                account=app.account,
+                listener=self._scheduled_here,
             )
             # SQLite has one writer: one thread, so the process's writes queue here instead of
             # contending for the file lock. A server database takes concurrent transactions.
@@ -112,6 +122,11 @@ class Backend:
             "AmazonSQS": Queues(self.events),
             "OncueEvents": self.events,
         }
+
+    def _scheduled_here(self, outcome: Outcome) -> None:
+        """(A store thread.) An API call scheduled activity tasks: wake the long polls."""
+        if outcome.activities:
+            self.wakeups.fire()
 
     async def _on_executor(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -149,7 +164,8 @@ class Backend:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            await self._pause(arguments, min(remaining, LONG_POLL_STEP_SECONDS))
+            mark = self.wakeups.mark()
+            await self._pause(arguments, min(remaining, LONG_POLL_STEP_SECONDS), mark)
             result = await self.call(action.call, facade, **arguments)
         return result
 
@@ -165,13 +181,26 @@ class Backend:
         description = await self.call(self.control.describe_execution, arn)
         return {"executionArn": arn, "startDate": description["startDate"]}
 
-    async def _pause(self, arguments: dict[str, Any], seconds: float) -> None:
+    async def _pause(self, arguments: dict[str, Any], seconds: float, mark: int) -> None:
         activity = arguments.get("activity_arn")
-        if self._activity_wait is not None and isinstance(activity, str):
-            # Woken at once when this process's worker schedules a task for the activity.
-            await self._activity_wait(activity, seconds)
-        else:
+        if not isinstance(activity, str):
             await asyncio.sleep(min(seconds, QUEUE_POLL_SECONDS))
+        elif self._engine is not None:
+            # Woken at once when this process's worker schedules a task for the activity, or
+            # when another process schedules activity tasks (PostgreSQL).
+            await self._engine.activity_scheduled(activity, seconds, mark)
+        else:
+            # Woken by this process's API calls and by other processes' activity tasks
+            # (PostgreSQL); on SQLite the latter are found by polling.
+            await self.wakeups.wait(mark, min(seconds, QUEUE_POLL_SECONDS))
+
+    def begin_shutdown(self) -> None:
+        """SIGTERM or SIGINT: readiness fails, long polls answer now, and this process's
+        worker takes no new tasks (cycles go on; new tasks are left for other workers)."""
+        self.draining = True
+        self.wakeups.fire()
+        if self._engine is not None:
+            self._engine.stop_claiming()
 
     # --- health ------------------------------------------------------------------------
 
@@ -216,6 +245,7 @@ class Backend:
         if self.worker:
             await self.app.start()
         else:
+            self.wakeups.start()
             await self.call(self.app.deploy)
 
     async def stop(self) -> None:
@@ -226,6 +256,7 @@ class Backend:
         if self.worker:
             await self.app.stop()
             return
+        self.wakeups.close()
         if self.app.store.dialect == "sqlite":
             # SQLite connections belong to a thread: close the store thread's own.
             await self.call(self.app.store.close)

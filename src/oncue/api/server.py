@@ -10,10 +10,12 @@ Routes:
 - ``GET /readyz``: readiness, 200 when the database is reachable with every migration applied
   and the worker (if this process runs one) is running, else 503; the body lists each check.
 
-Shutdown (SIGTERM or SIGINT): readiness turns 503 and long polls answer at once; uvicorn stops
-accepting connections and lets in-flight requests finish; then the worker stops gracefully
-(handlers get their grace period, unfinished tasks go back to the database) and the process
-exits 0.
+Shutdown (SIGTERM or SIGINT): readiness turns 503, long polls answer at once and the worker
+takes no new tasks; uvicorn stops accepting connections and lets in-flight requests finish;
+then the worker stops gracefully (handlers get their grace period, each result is recorded
+with the transitions it leads to, unfinished tasks and deliveries go back to the database for
+other workers) and the process exits 0. With ``exit_on_second_signal`` (``oncue serve``) a
+second signal exits at once.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from oncue.api.sigv4 import verify
 from oncue.api.sqs import SQS
 from oncue.api.stepfunctions import STEP_FUNCTIONS
 from oncue.app import App
+from oncue.cycleloop import exit_at_once
 from oncue.errors import OncueError
 from oncue.types import Json
 
@@ -186,6 +189,9 @@ class ApiServer(uvicorn.Server):
     ) -> None:
         #: Called with the port once the server listens (the OS's choice for port 0).
         self.on_listening = on_listening
+        #: A second SIGINT/SIGTERM during the shutdown ends the process at once (``oncue
+        #: serve``); off, it only hurries uvicorn along (a server embedded in a program).
+        self.exit_on_second_signal = False
         self.api = create_api(app, worker=worker, keys=keys)
         self.backend: Backend = self.api.state.backend
         super().__init__(
@@ -214,7 +220,9 @@ class ApiServer(uvicorn.Server):
             self.on_listening(self.port)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.backend.draining = True
+        if self.backend.draining and self.exit_on_second_signal:
+            exit_at_once(sig)
+        self.backend.begin_shutdown()
         super().handle_exit(sig, frame)
 
     @contextlib.contextmanager

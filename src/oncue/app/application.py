@@ -369,17 +369,19 @@ class App(Declaring):
     ) -> dict[str, Json]:
         """GetActivityTask with AWS's long poll: up to ``wait_seconds`` for a task, else ``{}``.
 
-        Woken at once when this process schedules a task for the activity; otherwise polls.
+        Woken at once when this process schedules a task for the activity, or (PostgreSQL)
+        another process schedules an activity task; otherwise polls every second.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         worker = self.worker
         while True:
+            mark = worker.activity_wakeups.mark()
             found = await worker.db(self.control.get_activity_task, activity_arn, worker_name)
             remaining = deadline - loop.time()
             if found or remaining <= 0:
                 return found
-            await worker.activity_scheduled(activity_arn, min(remaining, 1.0))
+            await worker.activity_scheduled(activity_arn, min(remaining, 1.0), mark)
 
 
 def _start_execution(

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from oncue.cli.common import (
@@ -24,7 +22,7 @@ __all__ = ["activity", "send_task_failure", "send_task_heartbeat", "send_task_su
 
 #: GetActivityTask holds a poll open for up to 60 seconds (AWS API reference).
 LONG_POLL_SECONDS = 60.0
-#: How often a long poll asks the database again.
+#: How often a long poll asks the database again (on PostgreSQL a new task also wakes it).
 POLL_SECONDS = 0.25
 
 
@@ -177,12 +175,9 @@ def get_task(
     """
     control = open_control(database_url)
     arn = arn_for(control, "activity", activity)
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        response = control.get_activity_task(arn, worker_name)
-        if response or time.monotonic() >= deadline:
-            break
-        time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+    response = control.wait_activity_task(
+        arn, worker_name, wait_seconds=wait_seconds, poll_seconds=POLL_SECONDS
+    )
     if as_json:
         emit_json(response)
     elif response:

@@ -3,13 +3,17 @@
 boto3 and the AWS CLI talk to it with ``endpoint_url`` (Step Functions: ``AWSStepFunctions.*``,
 EventBridge: ``AWSEvents.*``). ``--no-worker`` serves the API only, for deployments where
 ``oncue worker`` processes do the work against the same database. SIGINT or SIGTERM shuts
-down gracefully and exits 0.
+down gracefully and exits 0: readiness fails at once, in-flight requests get
+``--graceful-seconds``, running handlers ``--grace-seconds`` (see ``oncue worker``); a second
+signal exits at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import click
 
@@ -17,6 +21,7 @@ from oncue.api import ApiServer
 from oncue.app import App, load_handlers
 from oncue.cli.common import api_errors, database_option
 from oncue.cli.worker_cmd import load_app
+from oncue.cycleloop import exit_if_threads_busy
 
 __all__ = ["serve"]
 
@@ -84,6 +89,13 @@ def _parse_keys(text: str | None) -> dict[str, str] | None:
     help="On shutdown, how long in-flight requests may take.",
 )
 @click.option(
+    "--grace-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="On shutdown, how long running handlers may finish before their tasks are handed "
+    "back (default: the app's, 5).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -110,6 +122,7 @@ def serve(
     run_worker: bool,
     strict: bool,
     graceful_seconds: int,
+    grace_seconds: float | None,
     log_level: str,
     api_keys: str | None,
     database_url: str,
@@ -136,6 +149,8 @@ def serve(
             app.database_url = database_url
     else:
         app = App(database_url, strict=strict)
+    if grace_seconds is not None:
+        app.configure(grace_seconds=grace_seconds)
     for spec in handlers_specs:
         app.add_handlers(load_handlers(spec))
     for pair in machines:
@@ -161,10 +176,22 @@ def serve(
             f"oncue serve on http://{host}:{bound} ({where}; worker: {worker})"
         ),
     )
+    server.exit_on_second_signal = True
     try:
-        server.run()
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(_serve(server))
     except SystemExit as stop:
         # uvicorn exits when it cannot listen (the port is taken...) after logging why.
         raise click.exceptions.Exit(1 if stop.code else 0) from None
     if not server.started:
         raise click.exceptions.Exit(1)
+
+
+async def _serve(server: ApiServer) -> None:
+    """``server.run()``, with plain handlers in a pool of ours: at the end, threads still
+    running a handler past the grace period are not waited for."""
+    handlers = ThreadPoolExecutor(thread_name_prefix="oncue-handler")
+    asyncio.get_running_loop().set_default_executor(handlers)
+    await server.serve()
+    if server.started:
+        exit_if_threads_busy(handlers)

@@ -3,9 +3,11 @@ told to stop (the app's engine worker and bus dispatcher, :meth:`oncue.App.run`)
 
 The worker serves an :class:`oncue.App` named ``module:attribute`` or
 ``path/to/file.py:attribute``, or one built from ``--handlers`` and ``--state-machine``
-(both may also add to a named app). SIGINT or SIGTERM sets the stop event: the worker lets
-running handlers finish briefly, records their results, hands unfinished tasks back to the
-database and exits 0.
+(both may also add to a named app). SIGINT or SIGTERM shuts down gracefully: the worker takes
+no new work, lets running handlers finish within ``--grace-seconds`` (recording each result
+and running the transitions it leads to as it comes), hands the tasks and deliveries still
+running back to the database (another worker takes them at once) and exits 0. A second signal
+exits at once, leaving what is held to its leases.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import re
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ import click
 
 from oncue.app import App, load_handlers
 from oncue.cli.common import api_errors, database_option
+from oncue.cycleloop import exit_at_once, exit_if_threads_busy
 from oncue.errors import HandlerError
 
 __all__ = ["load_app", "worker"]
@@ -99,6 +103,13 @@ def _machine_pair(value: str) -> tuple[str, str]:
     help="How often to look for work other processes created (default 1).",
 )
 @click.option(
+    "--grace-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="On SIGTERM/SIGINT, how long running handlers may finish before their tasks are "
+    "handed back (default: the app's, 5).",
+)
+@click.option(
     "--strict/--no-strict",
     default=True,
     show_default=True,
@@ -113,6 +124,7 @@ def worker(
     concurrency: int | None,
     lease_seconds: float | None,
     poll_seconds: float | None,
+    grace_seconds: float | None,
     strict: bool,
     database_url: str,
 ) -> None:
@@ -144,6 +156,8 @@ def worker(
             poll_seconds=poll_seconds or 1.0,
             strict=strict,
         )
+    if grace_seconds is not None:
+        app.configure(grace_seconds=grace_seconds)  # an operator's choice, with an APP too
     for spec in handlers_specs:
         app.add_handlers(load_handlers(spec))
     for pair in machines:
@@ -164,11 +178,21 @@ def worker(
 async def _serve(app: App) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Plain handlers run in this pool: at the end, threads still running one are not waited for.
+    handlers = ThreadPoolExecutor(thread_name_prefix="oncue-handler")
+    loop.set_default_executor(handlers)
+
+    def signalled(number: int) -> None:
+        if stop.is_set():
+            exit_at_once(number)
+        # The first signal only sets the event: the worker then shuts down in its own time.
+        stop.set()
+
     for number in (signal.SIGINT, signal.SIGTERM):
-        # The handler only sets the event; the worker then shuts down in its own time.
-        loop.add_signal_handler(number, stop.set)
+        loop.add_signal_handler(number, signalled, number)
     try:
         await app.run(stop)
     finally:
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
+    exit_if_threads_busy(handlers)

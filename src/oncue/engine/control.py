@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -458,6 +459,32 @@ class Control:
             tx.add_messages([(claim.execution_arn, encode_event(event))])
             self._advance(tx, claim.execution_arn)
         return {"taskToken": claim.token, "input": claim.payload}
+
+    def wait_activity_task(
+        self,
+        activity_arn: str,
+        worker_name: str | None = None,
+        *,
+        wait_seconds: float,
+        poll_seconds: float = 0.25,
+    ) -> dict[str, Json]:
+        """GetActivityTask's long poll, blocking: the oldest unclaimed task of the activity
+        once there is one, or ``{}`` after ``wait_seconds``. On PostgreSQL a task another
+        process schedules wakes it at once (LISTEN/NOTIFY); it also asks again every
+        ``poll_seconds``, which is all SQLite can do."""
+        woken = threading.Event()
+        unwatch = self.store.watch("activity", woken.set)
+        try:
+            deadline = time.monotonic() + wait_seconds
+            while True:
+                woken.clear()
+                response = self.get_activity_task(activity_arn, worker_name)
+                remaining = deadline - time.monotonic()
+                if response or remaining <= 0:
+                    return response
+                woken.wait(min(remaining, poll_seconds))
+        finally:
+            unwatch()
 
     # --- retention ---------------------------------------------------------------------
 

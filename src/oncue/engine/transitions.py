@@ -116,6 +116,8 @@ class Transitioner:
         self.handlers = handlers
         #: The worker that runs tasks it schedules (None: leave every task for claiming).
         self.owner = owner
+        #: False while the worker shuts down: its tasks are left for other workers to claim.
+        self.leasing = True
         self.lease_seconds = lease_seconds
         #: Fail a task at once when no handler here can serve it (one-process apps).
         self.strict = strict
@@ -349,7 +351,8 @@ class _Effects:
             missing = resolved.missing
             return [TaskFailed(task_id=command.task_id, error=missing.error, cause=missing.cause)]
         target = resolved.name or command.resource
-        owner = self.t.owner if target in self.t.handlers and self.t.owner else None
+        leased = target in self.t.handlers and self.t.owner and self.t.leasing
+        owner = self.t.owner if leased else None
         self._task(command, "handler", target, owner)
         return []
 

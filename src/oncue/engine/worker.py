@@ -16,7 +16,6 @@ applied twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import OrderedDict
@@ -40,6 +39,7 @@ from oncue.engine.invoke import (
 from oncue.engine.transitions import Completion, Outcome, Transitioner
 from oncue.errors import OncueError
 from oncue.store.base import Store
+from oncue.store.notifier import StoreWakeups
 from oncue.store.records import TaskClaim
 from oncue.store.sql import Tx
 from oncue.tracing import execution_trace, using
@@ -119,8 +119,12 @@ class Worker(CycleLoop[TaskClaim]):
         self._completions: list[Completion] = []
         self._starts: list[_StartRequest] = []
         self._activity_signals: dict[str, asyncio.Event] = {}
+        #: Activity tasks other processes schedule (PostgreSQL's NOTIFY; a long poll's wake).
+        self.activity_wakeups = StoreWakeups(store, "activity")
         self._callbacks: list[_Callback] = []
         self._claim_wanted = True
+        #: False once shutdown began (or :meth:`stop_claiming`): no new tasks are taken.
+        self._taking = True
         #: Executions that finished while someone may wait for them (cleared by the wait).
         self.finished: OrderedDict[str, None] = OrderedDict()
         self._started_here: set[str] = set()
@@ -160,11 +164,25 @@ class Worker(CycleLoop[TaskClaim]):
             if signal is not None:
                 signal.set()
 
-    async def activity_scheduled(self, activity_arn: str, timeout: float) -> None:
-        """Until a task for the activity is scheduled in this process, or ``timeout``."""
+    async def activity_scheduled(
+        self, activity_arn: str, timeout: float, mark: int | None = None
+    ) -> None:
+        """Until a task for the activity is scheduled in this process, an activity task is
+        scheduled by another process (PostgreSQL; since ``mark``, taken from
+        ``activity_wakeups`` before looking), or ``timeout``."""
         signal = self._activity_signals.setdefault(activity_arn, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(signal.wait(), timeout)
+        elsewhere = self.activity_wakeups
+        waits = {
+            asyncio.ensure_future(signal.wait()),
+            asyncio.ensure_future(
+                elsewhere.wait(elsewhere.mark() if mark is None else mark, timeout)
+            ),
+        }
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     def wake(self) -> None:
         """Something for the next cycle is waiting (call on the loop or from any thread)."""
@@ -217,11 +235,26 @@ class Worker(CycleLoop[TaskClaim]):
 
     # --- the loop ----------------------------------------------------------------------
 
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        self._taking = self.transitioner.leasing = True
+        self.activity_wakeups.start()
+        try:
+            await super().run(stop)
+        finally:
+            self.activity_wakeups.close()
+
+    def stop_claiming(self) -> None:
+        """Take no new tasks from now on (the first step of a graceful shutdown): cycles go on
+        recording results and running transitions, whose tasks are left for other workers;
+        the tasks this worker holds run on."""
+        self._taking = self.transitioner.leasing = False
+        self._claim_wanted = False
+
     async def _cycle(self) -> bool:
         completions, self._completions = self._completions, []
         callbacks, self._callbacks = self._callbacks, []
         starts, self._starts = self._starts, []
-        claim = self._claim_wanted
+        claim = self._claim_wanted and self._taking
         self._claim_wanted = False
         capacity = self.room()
         now = self.clock.now()
@@ -276,22 +309,7 @@ class Worker(CycleLoop[TaskClaim]):
     ) -> tuple[Outcome, list[TaskClaim]]:
         with self.store.transaction() as tx:
             self._record(tx, completions, callbacks)
-            for request in starts:
-                try:
-                    with tx.savepoint():
-                        record = start_in_tx(
-                            tx,
-                            request.machine,
-                            request.input,
-                            request.name,
-                            now=now,
-                            trace_header=request.trace_header,
-                        )
-                except OncueError as error:
-                    request.error = error
-                else:
-                    request.arn = record.arn
-                    self._started_here.add(record.arn)
+            self._start_in_tx(tx, starts, now)
             outcome = self.transitioner.advance(tx, now, limit=self.batch)
             claimed: list[TaskClaim] = []
             if claim and capacity:
@@ -304,6 +322,28 @@ class Worker(CycleLoop[TaskClaim]):
                     limit=capacity,
                 )
             return outcome, claimed
+
+    def _start_in_tx(self, tx: Tx, starts: list[_StartRequest], now: datetime) -> list[str]:
+        """StartExecution requests, each in a savepoint; the ARNs started."""
+        started: list[str] = []
+        for request in starts:
+            try:
+                with tx.savepoint():
+                    record = start_in_tx(
+                        tx,
+                        request.machine,
+                        request.input,
+                        request.name,
+                        now=now,
+                        trace_header=request.trace_header,
+                    )
+            except OncueError as error:
+                request.error = error
+            else:
+                request.arn = record.arn
+                self._started_here.add(record.arn)
+                started.append(record.arn)
+        return started
 
     def _pending(self) -> bool:
         return bool(self._completions or self._callbacks or self._starts)
@@ -324,19 +364,83 @@ class Worker(CycleLoop[TaskClaim]):
         with self.store.transaction() as tx:
             tx.renew_leases(self.owner, until)
 
-    async def _final(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.db(self._final_commit)
+    # --- shutdown ----------------------------------------------------------------------
 
-    def _final_commit(self) -> None:
+    def _stop_taking(self) -> None:
+        self.stop_claiming()
+
+    async def _drain(self) -> None:
+        await self._wind_down(release=False)
+
+    async def _final(self) -> None:
+        await self._wind_down(release=True)
+
+    async def _wind_down(self, *, release: bool) -> None:
+        """Commit the results in hand and the transitions they lead to (their new tasks are
+        left for other workers); with ``release``, hand back every task still leased here."""
         completions, self._completions = self._completions, []
         callbacks, self._callbacks = self._callbacks, []
-        with self.store.transaction() as tx:
-            self._record(tx, completions, callbacks)
-            tx.release_leases(self.owner)
+        starts, self._starts = self._starts, []
+        now = self.clock.now()
+        try:
+            outcome = await self.db(
+                self._wind_down_tx, completions, callbacks, starts, now, release
+            )
+        except Exception as error:
+            if not release:
+                # Nothing committed: keep it all for the next try (the final commit at last).
+                self._completions[:0] = completions
+                self._callbacks[:0] = callbacks
+                self._starts[:0] = starts
+                raise
+            # The database refused the last commit: the results are lost and the leases run
+            # out, so other workers run these tasks again (delivery is at least once).
+            log.error("the worker's last commit failed; its tasks run again elsewhere: %s", error)
+            for request in starts:
+                if not request.future.done():
+                    request.future.set_exception(error)
+            return
+        for request in starts:
+            if request.future.done():
+                continue
+            if request.error is not None:
+                request.future.set_exception(request.error)
+            else:
+                request.future.set_result(request.arn)
+        self.stats["cycles"] += 1
+        self.stats["transitions"] += outcome.transitions
+        if outcome.outbox and self.on_outbox is not None:
+            self.on_outbox()
+        self._signal_activities(outcome)
+        for arn in outcome.finished:
+            self._finished(arn)
 
-    def _record(self, tx: Tx, completions: list[Completion], callbacks: list[_Callback]) -> None:
-        """Task results, then the callbacks their handlers made (only for kept results)."""
+    def _wind_down_tx(
+        self,
+        completions: list[Completion],
+        callbacks: list[_Callback],
+        starts: list[_StartRequest],
+        now: datetime,
+        release: bool,
+    ) -> Outcome:
+        with self.store.transaction() as tx:
+            kept = self._record(tx, completions, callbacks)
+            arns = {arn for arn, _ in kept} | set(self._start_in_tx(tx, starts, now))
+            # Only the executions this worker moved: the rest is other workers' business.
+            outcome = (
+                self.transitioner.advance(tx, now, only=sorted(arns), limit=self.batch)
+                if arns
+                else Outcome()
+            )
+            if release:
+                tx.release_leases(self.owner)
+            return outcome
+
+    def _record(
+        self, tx: Tx, completions: list[Completion], callbacks: list[_Callback]
+    ) -> set[tuple[str, str]]:
+        """Task results, then the callbacks their handlers made (only for kept results);
+        the (execution ARN, task id) of the results kept."""
         kept = self.transitioner.complete(tx, completions)
         self.stats["refused"] += len(completions) - len(kept)
         for task, token, event_for, closes in callbacks:
@@ -346,6 +450,7 @@ class Worker(CycleLoop[TaskClaim]):
                 Control.callback_in_tx(tx, token, event_for, closes=closes)
             except OncueError as error:
                 log.warning("a handler's callback was refused: %s", error)
+        return kept
 
     # --- tasks -------------------------------------------------------------------------
 

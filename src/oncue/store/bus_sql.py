@@ -312,6 +312,8 @@ class BusTx:
             "AND rule = ? AND target_id = ? AND owner = ?",
             [(*key, owner) for key in keys],
         )
+        if keys:
+            self.tx.announce("bus")  # another dispatcher takes them now, not at its next poll
 
     def next_due(self, *, kinds: Sequence[str], handlers: Sequence[str]) -> float | None:
         """When the next delivery nobody holds, of the ``kinds`` or to the ``handlers``, falls

@@ -28,8 +28,10 @@ __all__ = ["TOPICS", "Listener", "channel_name"]
 
 log = logging.getLogger("oncue.store")
 
-#: ``engine``: inbox messages, unleased tasks; ``bus``: deliveries, outbox rows, queue messages.
-TOPICS = ("engine", "bus")
+#: ``engine``: inbox messages, unleased tasks (and tasks handed back); ``bus``: deliveries,
+#: outbox rows, queue messages; ``activity``: activity tasks (what GetActivityTask long polls
+#: wait for, without waking for the rest of the engine's work).
+TOPICS = ("engine", "bus", "activity")
 _BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 
@@ -109,10 +111,12 @@ class Listener:
     def _listen(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
         while not self._stop.is_set():
             topics: set[str] = set()
-            for note in connection.notifies(timeout=0.25):
+            # Return after the first packet, with every notification it holds: breaking out
+            # of the generator instead would drop the rest of that packet (a commit that
+            # announces two topics sends them together).
+            for note in connection.notifies(timeout=0.25, stop_after=1):
                 if note.payload != self.instance:
                     topics.add(self.channels.get(note.channel, ""))
-                    break  # deliver at once; the next notifies() picks up the rest
             topics.discard("")
             if topics:
                 self._fire(topics)

@@ -94,6 +94,9 @@ class QueuedTx(Tx):
 
     # --- what to notify ----------------------------------------------------------------
 
+    def announce(self, topic: str) -> None:
+        self.wakes.add(topic)
+
     def run(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         self.flush()
         topic = wake_topic(sql)

@@ -174,6 +174,8 @@ class PgTx(QueuedTx):
         tasks = list(tasks)
         if any(t.owner is None for t in tasks):
             self.wakes.add("engine")  # for another worker, or an activity poller
+        if any(t.kind == "activity" for t in tasks):
+            self.wakes.add("activity")  # for GetActivityTask long polls alone
         self.queue(_INSERT_TASK, _task_values(tasks, now))
 
     def finish_tasks(self, rows: Iterable[tuple[str, str]], owner: str | None) -> list[bool]:

@@ -49,6 +49,10 @@ class TxBase:
 
     # --- plumbing ----------------------------------------------------------------------
 
+    def announce(self, topic: str) -> None:
+        """At commit, wake other processes' loops of ``topic`` (``engine`` or ``bus``) for
+        work an UPDATE made available (PostgreSQL's NOTIFY; SQLite's processes poll)."""
+
     def _sql(self, sql: str) -> str:
         return to_format_style(sql) if self.dialect == "postgresql" else sql
 

@@ -205,6 +205,7 @@ class WorkStatements(TxBase):
             f"{self.claiming()})",
             (owner,),
         )
+        self.announce("engine")  # another worker takes them now, not at its next poll
 
     # --- task tokens -------------------------------------------------------------------
 

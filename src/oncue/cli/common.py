@@ -67,7 +67,7 @@ database_option = click.option(
     help="The database: sqlite:///PATH, or postgresql://USER@HOST/DATABASE to share it.",
 )
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print the raw API response (JSON), as the AWS API returns it."
+    "--json", "as_json", is_flag=True, help="Print the API response as JSON, as AWS returns it."
 )
 
 

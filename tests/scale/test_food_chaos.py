@@ -71,6 +71,8 @@ WORKERS = int(os.environ.get("ONCUE_CHAOS_WORKERS", "3"))
 KILL_EVERY = float(os.environ.get("ONCUE_CHAOS_KILL_EVERY", "2"))
 #: Seconds each handler call takes (like the remote call a real handler makes).
 LATENCY = float(os.environ.get("ONCUE_CHAOS_LATENCY", "0.02"))
+#: Threads starting executions (each with its own connection, as API processes would).
+STARTERS = int(os.environ.get("ONCUE_CHAOS_STARTERS", "4"))
 RESTARTS = os.environ.get("ONCUE_CHAOS_RESTARTS", "1") == "1"
 SEED = int(os.environ.get("ONCUE_CRASH_SEED", "20250101"))
 FINISH_TIMEOUT = float(os.environ.get("ONCUE_CHAOS_TIMEOUT", "120"))
@@ -87,19 +89,25 @@ BUS_HANDLERS = ("restaurant", "courier", "audit")
 class Child:
     process: subprocess.Popen[bytes]
     stderr: Path
+    ready: bool = False
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> bool:
+        """Whether the worker has printed READY, waiting up to ``timeout`` for it."""
         stdout = self.process.stdout
         assert stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
-            assert selector.select(READY_TIMEOUT), f"no worker in {READY_TIMEOUT} s"
-        line = stdout.readline()
-        assert line.strip() == b"READY", f"the worker died:\n{self.stderr.read_text()}"
+        if not self.ready:
+            with selectors.DefaultSelector() as selector:
+                selector.register(stdout, selectors.EVENT_READ)
+                if not selector.select(timeout):
+                    return False
+            line = stdout.readline()
+            assert line.strip() == b"READY", f"the worker died:\n{self.stderr.read_text()}"
+            self.ready = True
+        return True
 
     def assert_alive(self) -> None:
         code = self.process.poll()
@@ -266,57 +274,82 @@ def test_food_orders_survive_kill_9_and_restarts_of_postgresql_and_nats(
     try:
         live = [pool.spawn() for _ in range(WORKERS)]
         for child in live:
-            child.wait_ready()
+            assert child.wait_ready(), f"no worker in {READY_TIMEOUT} s"
         began = time.monotonic()
 
-        def start_all() -> None:
-            # Starts go on while workers die and servers restart (as an API process would).
-            starter = make_app(url)
+        started: list[str] = []  # appended by the starters (list.append is atomic)
+
+        def start_some(share: list[str]) -> None:
+            # Starts go on while workers die and servers restart (as API processes would).
+            api = make_app(url)
             try:
-                for name, n in names.items():
-                    text = json.dumps(order_input(n))
+                for name in share:
+                    text = json.dumps(order_input(names[name]))
                     # ExecutionAlreadyExists: the first try committed, its answer was lost to
                     # the restart.
                     with contextlib.suppress(ExecutionAlreadyExists):
-                        retrying(starter.control.start_execution, starter.arn(MACHINE), text, name)
+                        retrying(api.control.start_execution, api.arn(MACHINE), text, name)
+                    started.append(name)
             finally:
-                starter.close()
+                api.close()
 
-        starter = threading.Thread(target=start_all, name="starter")
-        starter.start()
+        order = list(names)
+        starters = [
+            threading.Thread(target=start_some, args=(order[k::STARTERS],), name=f"starter-{k}")
+            for k in range(STARTERS)
+        ]
+        for thread in starters:
+            thread.start()
         next_kill = began + KILL_EVERY
+        nats_restarted = 0.0
         deadline = began + FINISH_TIMEOUT
         while True:
             running = count(url, "SELECT COUNT(*) FROM executions WHERE status = 'RUNNING'")
-            if running == 0 and not starter.is_alive():
+            starting = any(thread.is_alive() for thread in starters)
+            if running == 0 and not starting:
                 break
             assert time.monotonic() < deadline, f"{running} executions still running"
             now = time.monotonic()
-            # Each server crashes (SIGKILL; PostgreSQL's immediate shutdown) and restarts once,
-            # after the first and the second kill, while executions run.
-            if RESTARTS and "nats" not in restarts and kills:
+            # Each server crashes (SIGKILL; PostgreSQL's immediate shutdown) and restarts once
+            # while executions run: NATS once a third are started, PostgreSQL two thirds.
+            if RESTARTS and "nats" not in restarts and len(started) >= EXECUTIONS // 3:
                 at = time.monotonic()
                 nats.restart(signal.SIGKILL)
-                restarts["nats"] = time.monotonic() - at
-            if RESTARTS and "postgres" not in restarts and len(kills) >= 2:
+                nats_restarted = time.monotonic()
+                restarts["nats"] = nats_restarted - at
+            if (
+                RESTARTS
+                and "postgres" not in restarts
+                and "nats" in restarts
+                and now >= nats_restarted + 1.0
+                and len(started) >= 2 * EXECUTIONS // 3
+            ):
                 restarts["postgres"] = private_postgres.restart("immediate")
             # Chaos while the bulk runs; the tail finishes undisturbed, once leases ran out.
-            if now >= next_kill and (starter.is_alive() or running > EXECUTIONS // 10):
-                victim = live.pop(rng.randrange(len(live)))
+            # The victim is one of the workers that run: killing one still starting (slow on a
+            # loaded machine) would only starve the run.
+            serving = [child for child in live if child.wait_ready(0)]
+            if now >= next_kill and (starting or running > EXECUTIONS // 10) and serving:
+                victim = serving[rng.randrange(len(serving))]
+                live.remove(victim)
                 kills.append((time.time(), victim.pid))
                 victim.kill()
                 live.append(pool.spawn())  # not waited for: chaos goes on
                 next_kill = now + KILL_EVERY
             time.sleep(0.05)
-        starter.join()
+        for thread in starters:
+            thread.join()
+        if RESTARTS:
+            assert set(restarts) == {"nats", "postgres"}, "the run ended before the restarts"
         finished = time.monotonic()
         # The executions are done; their last events may still be on their way to targets.
-        expected_deliveries = _expected_deliveries(url)
         while True:
-            missing = expected_deliveries - _delivered(read_effects(pool.effects))
+            # Read in this order: once no row is pending, every event is in the trace table.
             pending = count(url, "SELECT COUNT(*) FROM bus_deliveries") + count(
                 url, "SELECT COUNT(*) FROM outbox"
             )
+            expected_deliveries = _expected_deliveries(url)
+            missing = expected_deliveries - _delivered(read_effects(pool.effects))
             if not missing and not pending:
                 break
             assert time.monotonic() < deadline, (

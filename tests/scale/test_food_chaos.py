@@ -278,6 +278,7 @@ def test_food_orders_survive_kill_9_and_restarts_of_postgresql_and_nats(
         began = time.monotonic()
 
         started: list[str] = []  # appended by the starters (list.append is atomic)
+        failures: list[BaseException] = []
 
         def start_some(share: list[str]) -> None:
             # Starts go on while workers die and servers restart (as API processes would).
@@ -290,12 +291,14 @@ def test_food_orders_survive_kill_9_and_restarts_of_postgresql_and_nats(
                     with contextlib.suppress(ExecutionAlreadyExists):
                         retrying(api.control.start_execution, api.arn(MACHINE), text, name)
                     started.append(name)
+            except BaseException as error:  # reported by the test, not lost with the thread
+                failures.append(error)
             finally:
                 api.close()
 
         order = list(names)
-        starters = [
-            threading.Thread(target=start_some, args=(order[k::STARTERS],), name=f"starter-{k}")
+        starters = [  # daemons: a failed test does not wait for them
+            threading.Thread(target=start_some, args=(order[k::STARTERS],), daemon=True)
             for k in range(STARTERS)
         ]
         for thread in starters:
@@ -339,6 +342,7 @@ def test_food_orders_survive_kill_9_and_restarts_of_postgresql_and_nats(
             time.sleep(0.05)
         for thread in starters:
             thread.join()
+        assert not failures, f"starting executions failed: {failures!r}"
         if RESTARTS:
             assert set(restarts) == {"nats", "postgres"}, "the run ended before the restarts"
         finished = time.monotonic()

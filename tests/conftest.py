@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
@@ -75,3 +75,16 @@ def postgres_url(postgres_database: str) -> str:
     with psycopg.connect(postgres_database, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     return with_schema(postgres_database, schema)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[Any]:
+    """A PostgreSQL cluster of this test's own (``pg_support.PrivatePostgres``), running; the
+    test may restart it. Removed at the end."""
+    from pg_support import PrivatePostgres
+
+    cluster = PrivatePostgres()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.close()

@@ -25,6 +25,7 @@ from typing import Any
 
 from oncue import TaskContext
 from oncue.app import App
+from oncue.errors import StoreError
 from oncue.types import Json
 
 __all__ = [
@@ -300,9 +301,20 @@ async def _serve(database_path: str, effects_path: str, latency: float) -> None:
     app = make_app(database_path, file_recorder(effects_path), latency=latency)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with app:
+    for _ in range(300):  # a worker started while PostgreSQL restarts waits for it
+        try:
+            await app.start()
+            break
+        except StoreError:
+            await app.stop()
+            await asyncio.sleep(0.2)
+    else:
+        raise StoreError("the database did not come back within a minute")
+    try:
         print("READY", flush=True)
         await stop.wait()
+    finally:
+        await app.stop()
 
 
 def main(argv: list[str]) -> int:

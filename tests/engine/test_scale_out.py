@@ -11,10 +11,9 @@ The size is configurable; CI runs a small one. The full run of the scale-out iss
     ONCUE_CHAOS_EXECUTIONS=10000 ONCUE_CHAOS_WORKERS=4 ONCUE_CHAOS_KILL_EVERY=2 \\
         .venv/bin/python -m pytest tests/engine/test_scale_out.py -s --timeout 0
 
-``ONCUE_CHAOS_RESTART_POSTGRES=1`` also restarts the PostgreSQL server once, mid-run
-(``pg_ctlcluster --skip-systemctl-redirect VERSION main restart``; needs root and a Debian
-cluster): the workers must reconnect and carry on. It is off by default since it interrupts
-every other user of that server.
+The workers share a PostgreSQL cluster of the test's own (``pg_support.PrivatePostgres``),
+which is crashed (``pg_ctl stop -m immediate``) and restarted once, mid-run: the workers must
+reconnect and carry on. ``ONCUE_CHAOS_RESTART_POSTGRES=0`` leaves it running.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
@@ -39,6 +37,7 @@ from oncue.app import App
 from oncue.errors import StoreError
 from oncue.store import open_store
 from oncue.store.postgres import PostgresStore
+from pg_support import PrivatePostgres
 
 from crash_app import make_app  # isort: skip
 
@@ -47,7 +46,7 @@ WORKERS = int(os.environ.get("ONCUE_CHAOS_WORKERS", "3"))
 KILL_EVERY = float(os.environ.get("ONCUE_CHAOS_KILL_EVERY", "1.5"))
 #: Seconds each handler call takes (blocking, in a thread, like a remote call).
 LATENCY = float(os.environ.get("ONCUE_CHAOS_LATENCY", "0.02"))
-RESTART_POSTGRES = os.environ.get("ONCUE_CHAOS_RESTART_POSTGRES") == "1"
+RESTART_POSTGRES = os.environ.get("ONCUE_CHAOS_RESTART_POSTGRES", "1") == "1"
 SEED = int(os.environ.get("ONCUE_CRASH_SEED", "20250101"))
 FINISH_TIMEOUT = float(os.environ.get("ONCUE_CHAOS_TIMEOUT", "90"))
 
@@ -77,25 +76,11 @@ def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
     return result
 
 
-def restart_postgres() -> float:
-    """Restart the local cluster; how long it took."""
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
-    began = time.monotonic()
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return time.monotonic() - began
-
-
 @pytest.mark.slow
 def test_kill_9_workers_at_random_while_they_share_postgresql(
-    postgres_url: str, tmp_path: Path
+    private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
-    if RESTART_POSTGRES and not os.path.isdir("/etc/postgresql"):
-        pytest.skip("ONCUE_CHAOS_RESTART_POSTGRES=1 needs a local Debian PostgreSQL cluster")
+    postgres_url = private_postgres.url
     rng = random.Random(SEED)
     client = make_app(postgres_url)  # no handlers: every task is left to the workers
     client.deploy()
@@ -132,7 +117,7 @@ def test_kill_9_workers_at_random_while_they_share_postgresql(
             assert time.monotonic() < deadline, f"{running[0][0]} executions still running"
             now = time.monotonic()
             if RESTART_POSTGRES and restarted is None and len(kills) >= 2:
-                restarted = restart_postgres()
+                restarted = private_postgres.restart("immediate")
             # Chaos while the bulk runs; the tail finishes undisturbed, once leases ran out.
             if now >= next_kill and (starter.is_alive() or running[0][0] > EXECUTIONS // 10):
                 victim = live.pop(rng.randrange(len(live)))

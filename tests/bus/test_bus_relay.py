@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +79,39 @@ def test_the_relay_moves_outbox_rows_onto_their_buses(
     assert "e-3" in dropped and "e-4" in dropped and "e-5" in dropped
     with store.transaction() as tx:
         assert relay_outbox(tx, NOW, 100, router=Router()) == 0
+
+
+def test_a_taken_event_id_drops_one_row_and_a_broken_database_fails_the_relay(
+    store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    with store.transaction() as tx:
+        tx.add_outbox([("e-1", EXECUTION, published(1), NOW.timestamp())])
+    with store.transaction() as tx:
+        relay_outbox(tx, NOW, 100, router=Router())
+    with store.transaction() as tx:  # the same id again: the store refuses that row only
+        tx.add_outbox(
+            [
+                ("e-1", EXECUTION, published(9), NOW.timestamp()),
+                ("e-2", EXECUTION, published(2), NOW.timestamp()),
+            ]
+        )
+    with caplog.at_level(logging.WARNING, logger="oncue.bus"), store.transaction() as tx:
+        assert relay_outbox(tx, NOW, 100, router=Router()) == 2
+    assert "dropped event e-1" in caplog.text and "e-2" not in caplog.text
+    assert table(store, "SELECT event_id FROM bus_deliveries ORDER BY event_id") == [
+        ("e-1",),
+        ("e-2",),
+    ]
+    # Any other database error is not one row's fault: the relay fails, rolls back, and the
+    # row waits in the outbox for the next try (nothing is reported dropped).
+    with store.transaction() as tx:
+        tx.add_outbox([("e-3", EXECUTION, published(3), NOW.timestamp())])
+        tx.run("DROP TABLE bus_deliveries")
+    caplog.clear()
+    with pytest.raises(sqlite3.OperationalError), store.transaction() as tx:
+        relay_outbox(tx, NOW, 100, router=Router())
+    assert "dropped" not in caplog.text
+    assert table(store, "SELECT event_id FROM outbox") == [("e-3",)]
 
 
 def test_an_event_from_a_rolled_back_transition_is_never_delivered(store: SQLiteStore) -> None:

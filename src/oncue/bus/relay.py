@@ -39,7 +39,9 @@ def relay_outbox(tx: Tx, now: datetime, limit: int = 500, *, router: Router) -> 
     if not rows:
         return 0
     btx = BusTx(tx)
-    refused: tuple[type[Exception], ...] = (*tx.driver_errors, OncueError)
+    # A duplicate key or an oncue error refuses one row; any other driver error (a lost
+    # connection) fails the whole relay, which rolls back and is tried again.
+    refused: tuple[type[Exception], ...] = (*tx.integrity_errors, OncueError)
     for row in rows:
         problem: str | None = None
         try:

@@ -45,6 +45,9 @@ class TxBase:
         self.dialect = dialect
         #: The database driver's exceptions: a failing statement, not a failing execution.
         self.driver_errors: tuple[type[Exception], ...] = (*driver_errors, OSError)
+        #: The driver's constraint violations (a duplicate key): one statement refused, the
+        #: transaction still usable (unlike a lost connection, also a driver error).
+        self.integrity_errors: tuple[type[Exception], ...] = ()
         self.savepoints = 0
 
     # --- plumbing ----------------------------------------------------------------------

@@ -95,6 +95,7 @@ class SQLiteStore:
             except sqlite3.Error as error:
                 raise StoreError(f"cannot start a transaction on {self.path}: {error}") from None
             tx = Tx(connection.cursor(), self.dialect, (sqlite3.Error,))
+            tx.integrity_errors = (sqlite3.IntegrityError,)
             try:
                 yield tx
             except BaseException:

@@ -3,9 +3,11 @@ told to stop (the app's engine worker and bus dispatcher, :meth:`oncue.App.run`)
 
 The worker serves an :class:`oncue.App` named ``module:attribute`` or
 ``path/to/file.py:attribute``, or one built from ``--handlers`` and ``--state-machine``
-(both may also add to a named app). SIGINT or SIGTERM sets the stop event: the worker lets
-running handlers finish briefly, records their results, hands unfinished tasks back to the
-database and exits 0.
+(both may also add to a named app). ``--state-machine`` makes a task queue: the worker
+serves only the state machines it names (``NAME=FILE`` also creates or updates one), and
+refuses to start (exit 2) when one of them does not exist. SIGINT or SIGTERM sets the stop
+event: the worker lets running handlers finish briefly, records their results, hands
+unfinished tasks back to the database and exits 0.
 """
 
 from __future__ import annotations
@@ -60,11 +62,16 @@ def load_app(spec: str) -> App:
     return app
 
 
-def _machine_pair(value: str) -> tuple[str, str]:
+def _machine(value: str) -> tuple[str, str | None]:
+    """``NAME``, ``ARN`` or ``NAME=FILE``: the state machine and the file to deploy, if any."""
+    if value.startswith("arn:"):
+        return value, None
     name, sep, path = value.partition("=")
-    if not sep or not name or not path:
-        raise click.BadParameter(f"{value!r}: expected NAME=FILE", param_hint="--state-machine")
-    return name, path
+    if not name or (sep and not path):
+        raise click.BadParameter(
+            f"{value!r}: expected NAME, ARN or NAME=FILE", param_hint="--state-machine"
+        )
+    return name, path or None
 
 
 @click.command("worker")
@@ -79,9 +86,10 @@ def _machine_pair(value: str) -> tuple[str, str]:
 @click.option(
     "--state-machine",
     "machines",
-    metavar="NAME=FILE",
+    metavar="NAME|ARN|NAME=FILE",
     multiple=True,
-    help="Create or update this state machine at start (repeatable).",
+    help="Serve only this state machine's executions and tasks (repeatable; it must exist). "
+    "NAME=FILE also creates or updates it from FILE at start.",
 )
 @click.option(
     "--concurrency",
@@ -119,7 +127,8 @@ def worker(
     """Run a worker until SIGINT or SIGTERM.
 
     APP is MODULE:ATTRIBUTE or path/to/file.py:ATTRIBUTE naming an oncue.App; without it the
-    worker serves the handlers of --handlers and the state machines of --state-machine.
+    worker serves the handlers of --handlers. With --state-machine it serves only the
+    executions (and tasks) of those state machines; without, every state machine's.
     """
     ctx = click.get_current_context()
     explicit_url = (
@@ -144,15 +153,20 @@ def worker(
             poll_seconds=poll_seconds or 1.0,
             strict=strict,
         )
+    served_machines = [_machine(value) for value in machines]
     for spec in handlers_specs:
         app.add_handlers(load_handlers(spec))
-    for pair in machines:
-        name, path = _machine_pair(pair)
-        app.state_machine(name, path)
-    app.deploy()  # before the line below, so that once it shows the state machines exist
+    for name, path in served_machines:
+        if path is not None:
+            app.state_machine(name, path)
+    if served_machines:
+        app.configure(state_machines=[name for name, _ in served_machines])
+    # Before the line below, so that once it shows the state machines exist (and, for a
+    # limited worker, that the ones it serves do).
+    app.deploy()
     handlers = ", ".join(sorted(app.handlers)) or "none"
-    deployed = ", ".join(sorted(name for name, _ in map(_machine_pair, machines)))
-    served = f"; state machines: {deployed}" if deployed else ""
+    names = ", ".join(sorted({name for name, _ in served_machines}))
+    served = f"; state machines: {names}" if names else "; state machines: all"
     where = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", app.database_url)  # no passwords
     click.echo(f"oncue worker on {where}: handlers: {handlers}{served}")
     logging.basicConfig(

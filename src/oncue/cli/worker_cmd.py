@@ -26,6 +26,7 @@ import click
 
 from oncue.app import App, load_handlers
 from oncue.cli.common import api_errors, database_option
+from oncue.engine.naming import arn_prefix
 from oncue.errors import HandlerError
 
 __all__ = ["load_app", "worker"]
@@ -165,7 +166,8 @@ def worker(
     # limited worker, that the ones it serves do).
     app.deploy()
     handlers = ", ".join(sorted(app.handlers)) or "none"
-    names = ", ".join(sorted({name for name, _ in served_machines}))
+    prefix = f"{arn_prefix(app.region, app.account)}:stateMachine:"
+    names = ", ".join(sorted(arn.removeprefix(prefix) for arn in app.worker.served or ()))
     served = f"; state machines: {names}" if names else "; state machines: all"
     where = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", app.database_url)  # no passwords
     click.echo(f"oncue worker on {where}: handlers: {handlers}{served}")

@@ -22,6 +22,12 @@ machines (a task queue, ``App(state_machines=...)``): each claim then joins the 
 check its state machine. ``--unserved N`` (with ``--limited``) also leaves N started
 executions of a state machine no worker serves waiting in the inbox, which every claim must
 skip: the filter's worst case.
+
+``--claim-cost`` measures instead the claim statements themselves, with and without the
+limit, in one process: a database holding ``--history`` finished executions, 1,000 pending
+executions of the served state machine (a message, a due timer and a ready task each) and
+``--unserved`` pending ones of another; each claim runs in a transaction that is rolled back,
+so every repetition claims the same rows. Reports the median time per statement.
 """
 
 from __future__ import annotations
@@ -267,6 +273,79 @@ def callback_latency(
     }
 
 
+class _Rollback(Exception):
+    """Raised to roll a measured claim back, so the next repetition finds the same rows."""
+
+
+def claim_cost(admin_url: str, history: int, unserved: int, repeat: int) -> dict[str, float]:
+    """Median milliseconds per claim statement, unlimited and limited (``*_limited``)."""
+    with fresh_database(admin_url) as url:
+        app = make_app(url, client=True)
+        served, other = app.arn("five"), app.arn("idle")
+        with app.store.transaction() as tx:
+            revision = tx.get_state_machine(served).revision_id  # type: ignore[union-attr]
+            rows: list[tuple[Any, ...]] = []
+            pending: list[str] = []
+            for i in range(history + 1000 + unserved):
+                # The unserved ones are older: a limited claim must skip them first.
+                machine = other if history <= i < history + unserved else served
+                arn = f"{machine.replace('stateMachine', 'execution')}:x{i}"
+                finished = i < history
+                rows.append(
+                    (arn, f"x{i}", machine, revision, "SUCCEEDED" if finished else "RUNNING")
+                )
+                if not finished:
+                    pending.append(arn)
+            tx.many(
+                "INSERT INTO executions (arn, name, state_machine_arn, revision_id, status, "
+                "input, start_date) VALUES (?, ?, ?, ?, ?, '{}', 0)",
+                rows,
+            )
+            tx.many(
+                "INSERT INTO inbox (execution_arn, body) VALUES (?, '{}')", [(a,) for a in pending]
+            )
+            tx.many(
+                "INSERT INTO timers (execution_arn, timer_id, due) VALUES (?, 't', 1)",
+                [(a,) for a in pending],
+            )
+            tx.many(
+                "INSERT INTO tasks (execution_arn, task_id, kind, target, resource, payload, "
+                "state_name, attempt, created) VALUES (?, '1', 'handler', 'noop', 'r', '{}', "
+                "'s', 0, 0)",
+                [(a,) for a in pending],
+            )
+        with app.store.transaction() as tx:
+            tx.run("ANALYZE")
+        statements: dict[str, Any] = {
+            "messages": lambda tx, m: tx.take_messages(500, m),
+            "timers": lambda tx, m: tx.due_timers(time.time(), 500, m),
+            "tasks": lambda tx, m: tx.claim_tasks(
+                owner="w",
+                targets=["noop"],
+                now=time.time(),
+                until=time.time() + 30,
+                limit=200,
+                machines=m,
+            ),
+            "next_timer": lambda tx, m: tx.next_timer(m),
+        }
+        timings: dict[str, list[float]] = {}
+        for _ in range(repeat):
+            for name, statement in statements.items():
+                for machines, key in ((None, name), ([served], f"{name}_limited")):
+                    try:
+                        with app.store.transaction() as tx:
+                            began = time.perf_counter()
+                            claimed = statement(tx, machines)
+                            timings.setdefault(key, []).append(time.perf_counter() - began)
+                            assert claimed, key  # the served rows are there to claim
+                            raise _Rollback
+                    except _Rollback:
+                        pass
+        app.close()
+    return {key: statistics.median(values) * 1000 for key, values in timings.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
@@ -283,10 +362,27 @@ def main() -> None:
         metavar="N",
         help="with --limited: N waiting executions of a state machine nobody serves",
     )
+    parser.add_argument(
+        "--claim-cost", action="store_true", help="time the claim statements, with and without"
+    )
+    parser.add_argument("--history", type=int, default=100_000, metavar="N")
+    parser.add_argument("--repeat", type=int, default=50, metavar="N")
     parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         asyncio.run(serve(args.serve, args.limited))
+        return
+    if args.claim_cost:
+        cost = claim_cost(args.url, args.history, args.unserved, args.repeat)
+        print(
+            f"claim statements, {args.history:,} finished executions, 1,000 pending, "
+            f"{args.unserved:,} pending of an unserved state machine (median of {args.repeat}):"
+        )
+        for name in ("messages", "timers", "tasks", "next_timer"):
+            print(
+                f"  {name:10} unlimited {cost[name]:7.2f} ms   limited "
+                f"{cost[name + '_limited']:7.2f} ms"
+            )
         return
     if args.unserved and not args.limited:
         parser.error("--unserved needs --limited (an unlimited worker serves every machine)")

@@ -26,7 +26,9 @@ import pytest
 
 from cli.cli_support import Oncue, stop_worker  # tests/ is on the path
 from oncue.app import App
+from oncue.engine.control import Control
 from oncue.errors import InvalidArn, InvalidName, StateMachineNotFound
+from oncue.store import open_store
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:"
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
@@ -106,10 +108,23 @@ def oncue(request: pytest.FixtureRequest, tmp_path: Path) -> Oncue:
     return Oncue(tmp_path, request.getfixturevalue("postgres_url"))
 
 
+@pytest.mark.timeout(300)
 def test_workers_serve_only_their_state_machines(oncue: Oncue) -> None:
     oncue.write("handlers.py", HANDLERS)
+    # This process is a client: its API calls run no handlers (as the CLI's and a server's).
+    store = open_store(oncue.database_url)
+    control = Control(store)
     for name, definition in (("alpha", ALPHA), ("beta", BETA), ("gamma", GAMMA)):
-        oncue("state-machine", "create", name, oncue.write(f"{name}.json", definition))
+        control.create_state_machine(name, definition)
+
+    def status(arn: str) -> str:
+        return str(control.describe_execution(arn)["status"])
+
+    def of(machine: str) -> list[str]:
+        listed = control.list_executions(state_machine_arn=MACHINE + machine)["executions"]
+        assert isinstance(listed, list)
+        return sorted(str(e["executionArn"]) for e in listed)  # type: ignore[index]
+
     common = ("--handlers", "handlers.py", "--poll-seconds", "0.2")
     workers: list[subprocess.Popen[str]] = []
     try:
@@ -117,26 +132,12 @@ def test_workers_serve_only_their_state_machines(oncue: Oncue) -> None:
         workers.append(alpha)
         beta = oncue.worker(*common, "--state-machine", MACHINE + "beta")
         workers.append(beta)
-        # Started from the CLI: each first transition runs there and leaves its task
+        # StartExecution in this process runs each first transition here and leaves its task
         # unclaimed, so the workers' claims (not only their own transitions) are filtered.
-        runs = {
-            machine: [
-                oncue("start", machine, "--name", f"{machine}-{i}", "--input", '{"n": 0}')
-                for i in range(4)
-            ]
-            for machine in ("alpha", "beta", "gamma")
-        }
-        assert all(done.returncode == 0 for started in runs.values() for done in started)
-
-        execution = MACHINE.replace("stateMachine", "execution")
-
-        def alpha_done() -> bool:
-            return all(
-                oncue.json("describe", f"{execution}alpha:alpha-{i}")["status"] == "SUCCEEDED"
-                for i in range(4)
-            )
-
-        wait_for(alpha_done)
+        for machine in ("alpha", "beta", "gamma"):
+            for i in range(4):
+                control.start_execution(MACHINE + machine, '{"n": 0}', f"{machine}-{i}")
+        wait_for(lambda: all(status(arn) == "SUCCEEDED" for arn in of("alpha")))
         # beta reaches its child; the children (and gamma's own executions) wait for a worker.
         wait_for(lambda: len(effects(oncue.directory)["beta"]) == 4)
         time.sleep(1.5)  # several poll intervals: an unserved machine stays untouched
@@ -144,33 +145,28 @@ def test_workers_serve_only_their_state_machines(oncue: Oncue) -> None:
         assert "gamma" not in seen
         assert all(pids == {alpha.pid} for pids in seen["alpha"].values())
         assert all(pids == {beta.pid} for pids in seen["beta"].values())
-        gamma_arns = [
-            e["executionArn"] for e in oncue.json("list", "--state-machine", "gamma")["executions"]
-        ]
-        assert len(gamma_arns) == 8  # four started here, four children of beta
-        for arn in gamma_arns:
-            assert oncue.json("describe", arn)["status"] == "RUNNING"
-        betas = [
-            e["executionArn"] for e in oncue.json("list", "--state-machine", "beta")["executions"]
-        ]
-        assert all(oncue.json("describe", arn)["status"] == "RUNNING" for arn in betas)
+        gammas, betas = of("gamma"), of("beta")
+        assert len(gammas) == 8  # four started here, four children of beta
+        assert all(status(arn) == "RUNNING" for arn in [*gammas, *betas])
+        with store.read() as tx:  # nobody even leased gamma's tasks
+            assert tx.all("SELECT owner FROM tasks WHERE owner IS NOT NULL") == []
 
         gamma = oncue.worker(*common, "--state-machine", "gamma")
         workers.append(gamma)
-        for arn in [*gamma_arns, *betas]:
-            assert oncue.wait_until_finished(arn, timeout=40)["status"] == "SUCCEEDED"
+        wait_for(lambda: all(status(arn) == "SUCCEEDED" for arn in [*gammas, *betas]))
         seen = effects(oncue.directory)
         assert len(seen["gamma"]) == 8
         assert all(pids == {gamma.pid} for pids in seen["gamma"].values())
         assert all(pids == {beta.pid} for pids in seen["beta"].values())
         assert all(pids == {alpha.pid} for pids in seen["alpha"].values())
         # The child's result reached the parent: One (+1), gamma (10 + 1), Two (+1).
-        outputs = [json.loads(oncue.json("describe", arn)["output"]) for arn in betas]
+        outputs = [json.loads(str(control.describe_execution(arn)["output"])) for arn in betas]
         assert outputs == [{"n": 12}] * 4
     finally:
         for process in workers:
             if process.poll() is None:
                 stop_worker(process, signal.SIGTERM)
+        store.close()
 
 
 def test_app_refuses_a_state_machine_that_does_not_exist(tmp_path: Path) -> None:

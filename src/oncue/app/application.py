@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -74,7 +75,11 @@ class App(Declaring):
         time_skipping: bool | None = None,
         grace_seconds: float = 5.0,
         nats_url: str | None = None,
+        state_machines: Sequence[str] | None = None,
     ) -> None:
+        """``state_machines`` (names or ARNs) limits this app's worker to the executions of
+        those state machines and their tasks (a task queue, docs/scale-out.md); they must
+        exist once the app deployed. None (the default) serves every state machine."""
         #: With a NATS URL (``ONCUE_NATS_URL``), handler targets are delivered over JetStream.
         self.nats_url = nats_url or transport_url()
         self.database_url = (
@@ -91,6 +96,7 @@ class App(Declaring):
             "strict": strict,
             "time_skipping": time_skipping,
             "grace_seconds": grace_seconds,
+            "state_machines": None if state_machines is None else tuple(state_machines),
         }
         self._machines: dict[str, str | dict[str, Json]] = {}
         self._declared = Declarations()
@@ -106,12 +112,14 @@ class App(Declaring):
 
     def configure(self, **options: Any) -> None:
         """Change worker options (concurrency, lease_seconds, poll_seconds, strict,
-        time_skipping, grace_seconds) before the app opens."""
+        time_skipping, grace_seconds, state_machines) before the app opens."""
         unknown = set(options) - set(self._options)
         if unknown:
             raise TypeError(f"unknown App options: {', '.join(sorted(unknown))}")
         if self._worker is not None or self._dispatcher is not None:
             raise RuntimeError("the app's worker is already built; configure it before")
+        if options.get("state_machines") is not None:
+            options["state_machines"] = tuple(options["state_machines"])
         self._options.update(options)
 
     # --- the engine --------------------------------------------------------------------
@@ -213,7 +221,8 @@ class App(Declaring):
         return self.worker.control
 
     def deploy(self) -> None:
-        """Create or update every registered state machine, event bus and rule."""
+        """Create or update every registered state machine, event bus and rule; then check
+        that the state machines the worker is limited to exist (StateMachineNotFound)."""
         for name, document in self._machines.items():
             arn = self.arn(name)
             try:
@@ -225,6 +234,15 @@ class App(Declaring):
             if current["definition"] != text:
                 self.control.update_state_machine(arn, definition=document)
         self._declared.deploy(self.events)
+        missing = self.worker.missing_state_machines()
+        if missing:
+            # Refused rather than waited for: a misspelt name would otherwise serve nothing,
+            # silently, while that machine's executions wait for a worker that never comes.
+            names = ", ".join(f"'{arn}'" for arn in missing)
+            raise StateMachineNotFound(
+                f"State Machine Does Not Exist: {names} (a worker limited to state machines "
+                "serves existing ones: create it first, or correct the name)"
+            )
 
     async def __aenter__(self) -> App:
         await self.start()

@@ -3,11 +3,14 @@ told to stop (the app's engine worker and bus dispatcher, :meth:`oncue.App.run`)
 
 The worker serves an :class:`oncue.App` named ``module:attribute`` or
 ``path/to/file.py:attribute``, or one built from ``--handlers`` and ``--state-machine``
-(both may also add to a named app). SIGINT or SIGTERM shuts down gracefully: the worker takes
-no new work, lets running handlers finish within ``--grace-seconds`` (recording each result
-and running the transitions it leads to as it comes), hands the tasks and deliveries still
-running back to the database (another worker takes them at once) and exits 0. A second signal
-exits at once, leaving what is held to its leases.
+(both may also add to a named app). ``--state-machine`` makes a task queue: the worker
+serves only the state machines it names (``NAME=FILE`` also creates or updates one), and
+refuses to start (exit 2) when one of them does not exist. SIGINT or SIGTERM shuts down
+gracefully: the worker takes no new work, lets running handlers finish within
+``--grace-seconds`` (recording each result and running the transitions it leads to as it
+comes), hands the tasks and deliveries still running back to the database (another worker
+takes them at once) and exits 0. A second signal exits at once, leaving what is held to its
+leases.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import click
 from oncue.app import App, load_handlers
 from oncue.cli.common import api_errors, database_option
 from oncue.cycleloop import exit_at_once, exit_if_threads_busy
+from oncue.engine.naming import arn_prefix
 from oncue.errors import HandlerError
 
 __all__ = ["load_app", "worker"]
@@ -64,11 +68,16 @@ def load_app(spec: str) -> App:
     return app
 
 
-def _machine_pair(value: str) -> tuple[str, str]:
+def _machine(value: str) -> tuple[str, str | None]:
+    """``NAME``, ``ARN`` or ``NAME=FILE``: the state machine and the file to deploy, if any."""
+    if value.startswith("arn:"):
+        return value, None
     name, sep, path = value.partition("=")
-    if not sep or not name or not path:
-        raise click.BadParameter(f"{value!r}: expected NAME=FILE", param_hint="--state-machine")
-    return name, path
+    if not name or (sep and not path):
+        raise click.BadParameter(
+            f"{value!r}: expected NAME, ARN or NAME=FILE", param_hint="--state-machine"
+        )
+    return name, path or None
 
 
 @click.command("worker")
@@ -83,9 +92,10 @@ def _machine_pair(value: str) -> tuple[str, str]:
 @click.option(
     "--state-machine",
     "machines",
-    metavar="NAME=FILE",
+    metavar="NAME|ARN|NAME=FILE",
     multiple=True,
-    help="Create or update this state machine at start (repeatable).",
+    help="Serve only this state machine's executions and tasks (repeatable; it must exist). "
+    "NAME=FILE also creates or updates it from FILE at start.",
 )
 @click.option(
     "--concurrency",
@@ -131,7 +141,8 @@ def worker(
     """Run a worker until SIGINT or SIGTERM.
 
     APP is MODULE:ATTRIBUTE or path/to/file.py:ATTRIBUTE naming an oncue.App; without it the
-    worker serves the handlers of --handlers and the state machines of --state-machine.
+    worker serves the handlers of --handlers. With --state-machine it serves only the
+    executions (and tasks) of those state machines; without, every state machine's.
     """
     ctx = click.get_current_context()
     explicit_url = (
@@ -158,15 +169,21 @@ def worker(
         )
     if grace_seconds is not None:
         app.configure(grace_seconds=grace_seconds)  # an operator's choice, with an APP too
+    served_machines = [_machine(value) for value in machines]
     for spec in handlers_specs:
         app.add_handlers(load_handlers(spec))
-    for pair in machines:
-        name, path = _machine_pair(pair)
-        app.state_machine(name, path)
-    app.deploy()  # before the line below, so that once it shows the state machines exist
+    for name, path in served_machines:
+        if path is not None:
+            app.state_machine(name, path)
+    if served_machines:
+        app.configure(state_machines=[name for name, _ in served_machines])
+    # Before the line below, so that once it shows the state machines exist (and, for a
+    # limited worker, that the ones it serves do).
+    app.deploy()
     handlers = ", ".join(sorted(app.handlers)) or "none"
-    deployed = ", ".join(sorted(name for name, _ in map(_machine_pair, machines)))
-    served = f"; state machines: {deployed}" if deployed else ""
+    prefix = f"{arn_prefix(app.region, app.account)}:stateMachine:"
+    names = ", ".join(sorted(arn.removeprefix(prefix) for arn in app.worker.served or ()))
+    served = f"; state machines: {names}" if names else "; state machines: all"
     where = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", app.database_url)  # no passwords
     click.echo(f"oncue worker on {where}: handlers: {handlers}{served}")
     logging.basicConfig(

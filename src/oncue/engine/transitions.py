@@ -112,8 +112,14 @@ class Transitioner:
         lease_seconds: float = 30.0,
         strict: bool = True,
         machines: Machines | None = None,
+        served: frozenset[str] | None = None,
     ) -> None:
         self.handlers = handlers
+        #: The state machines (ARNs) whose executions this worker advances and whose tasks
+        #: it runs (None: all). Executions of others advance here only through an API call
+        #: (:meth:`advance` with ``only``); their tasks are left for their own workers.
+        self.served = served
+        self.served_arns = None if served is None else sorted(served)
         #: The worker that runs tasks it schedules (None: leave every task for claiming).
         self.owner = owner
         #: False while the worker shuts down: its tasks are left for other workers to claim.
@@ -153,20 +159,25 @@ class Transitioner:
     def forget(self) -> None:
         self._states.clear()
 
+    def serves(self, state_machine_arn: str) -> bool:
+        return self.served is None or state_machine_arn in self.served
+
     # --- the batch -----------------------------------------------------------------------
 
     def _advance(self, tx: Tx, now: datetime, only: Sequence[str] | None, limit: int) -> Outcome:
         out = Outcome()
         stamp = now.timestamp()
         if only is None:
-            due = tx.due_timers(stamp, limit)
+            due = tx.due_timers(stamp, limit, self.served_arns)
             if due:
                 tx.add_messages((arn, encode_event(TimerFired(timer_id=t))) for arn, t in due)
                 tx.delete_timers(due)
         # New messages (a child's first Start, a finished child's result) may arrive while a
         # batch runs; take them in rounds, bounded, so one transaction stays short.
         for _ in range(4):
-            messages = tx.take_messages(limit) if only is None else tx.messages_for(only)
+            messages = (
+                tx.take_messages(limit, self.served_arns) if only is None else tx.messages_for(only)
+            )
             if not messages:
                 break
             out.messages += len(messages)
@@ -346,12 +357,15 @@ class _Effects:
             self._task(command, "activity", command.resource, None)
             self.out.activities.add(command.resource)
             return []
-        if resolved.missing is not None and self.t.strict:
+        served = self.t.serves(self.record.state_machine_arn)
+        if resolved.missing is not None and self.t.strict and served:
             # A one-process app knows every handler it has: fail now, as Lambda would.
             missing = resolved.missing
             return [TaskFailed(task_id=command.task_id, error=missing.error, cause=missing.cause)]
         target = resolved.name or command.resource
-        leased = target in self.t.handlers and self.t.owner and self.t.leasing
+        # A task of a state machine served elsewhere is left for that machine's workers, and
+        # every task while this worker shuts down.
+        leased = served and target in self.t.handlers and self.t.owner and self.t.leasing
         owner = self.t.owner if leased else None
         self._task(command, "handler", target, owner)
         return []

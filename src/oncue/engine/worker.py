@@ -19,7 +19,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import datetime
 from typing import ClassVar
 
@@ -36,8 +36,9 @@ from oncue.engine.invoke import (
     request_id_for,
     resolve_handler,
 )
+from oncue.engine.naming import arn_prefix, check_name, parse_arn
 from oncue.engine.transitions import Completion, Outcome, Transitioner
-from oncue.errors import OncueError
+from oncue.errors import InvalidArn, InvalidName, OncueError
 from oncue.store.base import Store
 from oncue.store.notifier import StoreWakeups
 from oncue.store.records import TaskClaim
@@ -45,7 +46,7 @@ from oncue.store.sql import Tx
 from oncue.tracing import execution_trace, using
 from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "served_state_machines"]
 
 log = logging.getLogger("oncue.worker")
 
@@ -78,11 +79,18 @@ class Worker(CycleLoop[TaskClaim]):
         grace_seconds: float = 5.0,
         on_outbox: Callable[[], None] | None = None,
         notifier: Notifier | None = None,
+        state_machines: Iterable[str] | None = None,
     ) -> None:
         """``on_outbox`` is called after a commit that wrote outbox rows (from any thread):
         the app wakes its bus dispatcher with it, so an execution's events reach their
         targets at once instead of at the dispatcher's next poll. ``notifier`` ends an idle
-        wait when another process made work (see :class:`~oncue.cycleloop.CycleLoop`)."""
+        wait when another process made work (see :class:`~oncue.cycleloop.CycleLoop`).
+
+        ``state_machines`` (names or ARNs) limits the worker to the executions of those
+        state machines (a task queue): it advances only them (their messages and timers) and
+        runs only their tasks; None (the default) serves every state machine."""
+        #: The served state machines' ARNs (None: all); checked before anything starts.
+        self.served = served_state_machines(state_machines, region, account)
         clock = clock or SystemClock()
         super().__init__(
             clock=clock,
@@ -106,7 +114,11 @@ class Worker(CycleLoop[TaskClaim]):
         self.account = account
         self.owner = name or f"worker-{uuid.uuid4()}"
         self.transitioner = Transitioner(
-            handlers=self.handlers, owner=self.owner, lease_seconds=lease_seconds, strict=strict
+            handlers=self.handlers,
+            owner=self.owner,
+            lease_seconds=lease_seconds,
+            strict=strict,
+            served=self.served,
         )
         self.control = Control(
             store,
@@ -320,6 +332,7 @@ class Worker(CycleLoop[TaskClaim]):
                     now=now.timestamp(),
                     until=until,
                     limit=capacity,
+                    machines=self.transitioner.served_arns,
                 )
             return outcome, claimed
 
@@ -345,6 +358,13 @@ class Worker(CycleLoop[TaskClaim]):
                 started.append(record.arn)
         return started
 
+    def missing_state_machines(self) -> list[str]:
+        """The served state machines that do not exist (sorted ARNs)."""
+        if self.served is None:
+            return []
+        with self.store.read() as tx:
+            return sorted(arn for arn in self.served if tx.get_state_machine(arn) is None)
+
     def _pending(self) -> bool:
         return bool(self._completions or self._callbacks or self._starts)
 
@@ -353,7 +373,7 @@ class Worker(CycleLoop[TaskClaim]):
 
     def _next_due(self) -> float | None:
         with self.store.read() as tx:
-            return tx.next_timer()
+            return tx.next_timer(self.transitioner.served_arns)
 
     async def _renew(self) -> None:
         if self._running or self._queued:
@@ -486,6 +506,33 @@ class Worker(CycleLoop[TaskClaim]):
         self.stats["tasks"] += 1
         self._completions.append(Completion(claim.execution_arn, claim.task_id, event))
         self._callbacks.extend(callbacks.release(key))
+
+
+def served_state_machines(
+    names: Iterable[str] | None, region: str, account: str
+) -> frozenset[str] | None:
+    """The ARNs of the state machines a worker serves, from names or unqualified ARNs
+    (InvalidName, InvalidArn: which one and why); None serves all."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [names]
+    arns: set[str] = set()
+    for name in names:
+        if name.startswith("arn:"):
+            _, _, parts = parse_arn(name, "stateMachine")
+            if len(parts) != 1:
+                raise InvalidArn(
+                    f"Invalid Arn: '{name}': a worker serves a state machine with all its "
+                    "versions and aliases; give its unqualified ARN or its name"
+                )
+            arns.add(name)
+        else:
+            checked = check_name(name, "state machine")
+            arns.add(f"{arn_prefix(region, account)}:stateMachine:{checked}")
+    if not arns:
+        raise InvalidName("Invalid Name: a worker limited to state machines needs at least one")
+    return frozenset(arns)
 
 
 class _StartRequest:

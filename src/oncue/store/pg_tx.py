@@ -119,15 +119,17 @@ class PgTx(QueuedTx):
         if ids:
             self.queue("DELETE FROM inbox WHERE id = ANY(?)", [(ids,)])
 
-    def take_messages(self, limit: int) -> list[Message]:
-        """The messages of up to ``limit`` executions nobody else holds, oldest first."""
+    def take_messages(self, limit: int, machines: Sequence[str] | None = None) -> list[Message]:
+        """The messages of up to ``limit`` executions nobody else holds, oldest first;
+        ``machines``: only executions of these state machines (ARNs)."""
         if self.read_only:
-            return super().take_messages(limit)
+            return super().take_messages(limit, machines)
+        served = "" if machines is None else " WHERE e.state_machine_arn = ANY(?)"
         locked = self.all(
             "SELECT e.arn FROM executions e JOIN (SELECT execution_arn, MIN(id) AS first "
-            "FROM inbox GROUP BY execution_arn) m ON m.execution_arn = e.arn "
+            f"FROM inbox GROUP BY execution_arn) m ON m.execution_arn = e.arn{served} "
             "ORDER BY m.first LIMIT ? FOR UPDATE OF e SKIP LOCKED",
-            (limit,),
+            (limit,) if machines is None else (list(machines), limit),
         )
         arns = [row[0] for row in locked]
         if not arns:
@@ -149,15 +151,19 @@ class PgTx(QueuedTx):
 
     # --- timers ------------------------------------------------------------------------
 
-    def due_timers(self, now: float, limit: int) -> list[tuple[str, str]]:
-        """Due timers of executions nobody else holds, each claimed with its execution."""
+    def due_timers(
+        self, now: float, limit: int, machines: Sequence[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """Due timers of executions nobody else holds, each claimed with its execution;
+        ``machines``: only executions of these state machines (ARNs)."""
         if self.read_only:
-            return super().due_timers(now, limit)
+            return super().due_timers(now, limit, machines)
+        served = "" if machines is None else " AND e.state_machine_arn = ANY(?)"
         rows = self.all(
             "SELECT t.execution_arn, t.timer_id FROM timers t JOIN executions e "
-            "ON e.arn = t.execution_arn WHERE t.due <= ? ORDER BY t.due LIMIT ? "
+            f"ON e.arn = t.execution_arn WHERE t.due <= ?{served} ORDER BY t.due LIMIT ? "
             "FOR UPDATE OF e, t SKIP LOCKED",
-            (now, limit),
+            (now, limit) if machines is None else (now, list(machines), limit),
         )
         self.locked.update(row[0] for row in rows)
         return [(row[0], row[1]) for row in rows]
@@ -202,21 +208,40 @@ class PgTx(QueuedTx):
         )
 
     def claim_tasks(
-        self, *, owner: str, targets: Sequence[str], now: float, until: float, limit: int
+        self,
+        *,
+        owner: str,
+        targets: Sequence[str],
+        now: float,
+        until: float,
+        limit: int,
+        machines: Sequence[str] | None = None,
     ) -> list[TaskClaim]:
-        """One statement: lease what nobody holds, skipping rows others are claiming."""
-        if not targets or self.read_only:
+        """One statement: lease what nobody holds, skipping rows others are claiming;
+        ``machines``: only tasks of executions of these state machines (ARNs)."""
+        if not targets or self.read_only or (machines is not None and not machines):
             return super().claim_tasks(
-                owner=owner, targets=targets, now=now, until=until, limit=limit
+                owner=owner, targets=targets, now=now, until=until, limit=limit, machines=machines
             )
         columns = ", ".join(f"t.{c.strip()}" for c in _TASK_COLUMNS.split(","))
+        # Only the task rows are locked: an execution's row stays free for its own worker.
+        served = (
+            ""
+            if machines is None
+            else " JOIN executions m ON m.arn = r.execution_arn AND m.state_machine_arn = ANY(?)"
+        )
         rows = self.all(
-            f"UPDATE tasks t SET owner = ?, lease_until = ? FROM (SELECT execution_arn, task_id "
-            "FROM tasks WHERE kind = 'handler' AND target = ANY(?) AND (lease_until IS NULL "
-            "OR lease_until < ?) LIMIT ? FOR UPDATE SKIP LOCKED) c WHERE t.execution_arn = "
-            f"c.execution_arn AND t.task_id = c.task_id RETURNING {columns}, "
+            "UPDATE tasks t SET owner = ?, lease_until = ? FROM (SELECT r.execution_arn, "
+            f"r.task_id FROM tasks r{served} WHERE r.kind = 'handler' AND r.target = ANY(?) "
+            "AND (r.lease_until IS NULL OR r.lease_until < ?) LIMIT ? FOR UPDATE OF r SKIP "
+            "LOCKED) c WHERE t.execution_arn = c.execution_arn AND t.task_id = c.task_id "
+            f"RETURNING {columns}, "
             "(SELECT e.trace_header FROM executions e WHERE e.arn = t.execution_arn)",
-            (owner, until, list(targets), now, limit),
+            (
+                (owner, until, list(targets), now, limit)
+                if machines is None
+                else (owner, until, list(machines), list(targets), now, limit)
+            ),
         )
         return [replace(_claim(row[:10]), trace_header=row[10]) for row in rows]
 

@@ -63,16 +63,44 @@ def _task_values(tasks: Iterable[NewTask], now: float) -> list[tuple[Any, ...]]:
 
 
 class WorkStatements(TxBase):
+    # --- serving some state machines ---------------------------------------------------
+
+    def _of_machines(self, alias: str, machines: Sequence[str] | None) -> tuple[str, str]:
+        """A join that keeps rows of ``alias`` (a table with ``execution_arn``) whose
+        execution belongs to one of ``machines``: the join and the condition to append.
+
+        The join is driven by the claimed table (pending rows only, through its own index)
+        and looks each execution up by its key; on SQLite ``CROSS JOIN`` fixes that order, so
+        the planner never walks every execution of a machine (``executions_by_machine``
+        holds the finished ones too).
+        """
+        if machines is None:
+            return "", ""
+        if not machines:
+            return "", " AND 1 = 0"
+        join = "CROSS JOIN" if self.dialect == "sqlite" else "JOIN"
+        marks = ", ".join("?" * len(machines))
+        return (
+            f" {join} executions m ON m.arn = {alias}.execution_arn",
+            f" AND m.state_machine_arn IN ({marks})",
+        )
+
     # --- inbox -------------------------------------------------------------------------
 
     def add_messages(self, rows: Iterable[tuple[str, str]]) -> None:
         """(execution_arn, body) pairs."""
         self.many("INSERT INTO inbox (execution_arn, body) VALUES (?, ?)", rows)
 
-    def take_messages(self, limit: int) -> list[Message]:
+    def take_messages(self, limit: int, machines: Sequence[str] | None = None) -> list[Message]:
         """Pending messages, oldest first, to apply in this transaction (messages of
-        executions that exist; PostgreSQL takes those of executions it could lock)."""
-        rows = self.all("SELECT id, execution_arn, body FROM inbox ORDER BY id LIMIT ?", (limit,))
+        executions that exist; PostgreSQL takes those of executions it could lock);
+        ``machines``: only those of executions of these state machines (ARNs)."""
+        join, where = self._of_machines("i", machines)
+        rows = self.all(
+            f"SELECT i.id, i.execution_arn, i.body FROM inbox i{join} WHERE 1 = 1{where} "
+            "ORDER BY i.id LIMIT ?",
+            [*(machines or ()), limit],
+        )
         return [Message(id=row[0], execution_arn=row[1], body=row[2]) for row in rows]
 
     def messages_for(self, arns: Sequence[str]) -> list[Message]:
@@ -98,15 +126,28 @@ class WorkStatements(TxBase):
     def delete_timers(self, rows: Iterable[tuple[str, str]]) -> None:
         self.many("DELETE FROM timers WHERE execution_arn = ? AND timer_id = ?", rows)
 
-    def due_timers(self, now: float, limit: int) -> list[tuple[str, str]]:
+    def due_timers(
+        self, now: float, limit: int, machines: Sequence[str] | None = None
+    ) -> list[tuple[str, str]]:
+        join, where = self._of_machines("t", machines)
         rows = self.all(
-            "SELECT execution_arn, timer_id FROM timers WHERE due <= ? ORDER BY due LIMIT ?",
-            (now, limit),
+            f"SELECT t.execution_arn, t.timer_id FROM timers t{join} WHERE t.due <= ?{where} "
+            "ORDER BY t.due LIMIT ?",
+            [now, *(machines or ()), limit],
         )
         return [(row[0], row[1]) for row in rows]
 
-    def next_timer(self) -> float | None:
-        row = self.one("SELECT MIN(due) FROM timers")
+    def next_timer(self, machines: Sequence[str] | None = None) -> float | None:
+        """When the next timer is due (of executions of ``machines`` only, if given)."""
+        if machines is None:
+            row = self.one("SELECT MIN(due) FROM timers")
+            return None if row is None else row[0]
+        # In due order through timers_by_due, stopping at the first timer served here.
+        join, where = self._of_machines("t", machines)
+        row = self.one(
+            f"SELECT t.due FROM timers t{join} WHERE 1 = 1{where} ORDER BY t.due LIMIT 1",
+            list(machines),
+        )
         return None if row is None else row[0]
 
     def delete_execution_work(self, arn: str) -> None:
@@ -149,18 +190,28 @@ class WorkStatements(TxBase):
         )
 
     def claim_tasks(
-        self, *, owner: str, targets: Sequence[str], now: float, until: float, limit: int
+        self,
+        *,
+        owner: str,
+        targets: Sequence[str],
+        now: float,
+        until: float,
+        limit: int,
+        machines: Sequence[str] | None = None,
     ) -> list[TaskClaim]:
-        """Lease handler tasks that nobody holds (new, or whose lease ran out)."""
-        if not targets:
+        """Lease handler tasks that nobody holds (new, or whose lease ran out); ``machines``:
+        only tasks of executions of these state machines (ARNs)."""
+        if not targets or (machines is not None and not machines):
             return []
         marks = ", ".join("?" * len(targets))
+        join, where = self._of_machines("tasks", machines)
         rows = self.all(
-            f"SELECT {_TASK_COLUMNS}, (SELECT e.trace_header FROM executions e "
-            "WHERE e.arn = tasks.execution_arn) FROM tasks WHERE kind = 'handler' "
-            f"AND target IN ({marks}) AND (lease_until IS NULL OR lease_until < ?) "
+            f"SELECT {', '.join(f'tasks.{c.strip()}' for c in _TASK_COLUMNS.split(','))}, "
+            "(SELECT e.trace_header FROM executions e WHERE e.arn = tasks.execution_arn) "
+            f"FROM tasks{join} WHERE tasks.kind = 'handler' AND tasks.target IN ({marks}) "
+            f"AND (tasks.lease_until IS NULL OR tasks.lease_until < ?){where} "
             f"LIMIT ?{self.claiming('tasks')}",
-            [*targets, now, limit],
+            [*targets, now, *(machines or ()), limit],
         )
         claims = []
         for row in rows:

@@ -66,7 +66,8 @@ def _parse_keys(text: str | None) -> dict[str, str] | None:
     "machines",
     metavar="NAME=FILE",
     multiple=True,
-    help="Create or update this state machine at start (repeatable).",
+    help="Create or update this state machine at start (repeatable). Unlike "
+    "`oncue worker --state-machine`, this does not limit the built-in worker.",
 )
 @click.option(
     "--worker/--no-worker",

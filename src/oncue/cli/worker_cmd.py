@@ -101,7 +101,7 @@ def _machine(value: str) -> tuple[str, str | None]:
     "--concurrency",
     type=click.IntRange(min=1),
     default=None,
-    help="Handlers running at once (default 100).",
+    help="Handlers running at once (default: the APP's, else 100).",
 )
 @click.option(
     "--lease-seconds", type=click.FloatRange(min=1), default=None, help="Task lease (default 30)."
@@ -149,14 +149,16 @@ def worker(
         ctx.get_parameter_source("database_url") is click.core.ParameterSource.COMMANDLINE
     )
     if app_spec is not None:
-        if concurrency is not None or lease_seconds is not None or poll_seconds is not None:
-            raise click.UsageError(
-                "--concurrency, --lease-seconds and --poll-seconds configure an app built from "
-                "--handlers; an APP brings its own (App(concurrency=..., lease_seconds=...))"
-            )
         app = load_app(app_spec)
         if explicit_url:
             app.database_url = database_url
+        # An operator's settings win over the ones the APP was built with.
+        tuning = {
+            "concurrency": concurrency,
+            "lease_seconds": lease_seconds,
+            "poll_seconds": poll_seconds,
+        }
+        app.configure(**{key: value for key, value in tuning.items() if value is not None})
     else:
         if not handlers_specs and not machines:
             raise click.UsageError("give an APP, or --handlers and/or --state-machine")

@@ -105,6 +105,83 @@ def _check_agreement(rule_patterns: list[dict[str, Any]], event_list: list[Any])
         assert rules.match(event) == expected
 
 
+# Patterns and events keyed on the envelope fields: a branch pinning both ``source`` and
+# ``detail-type`` to exact values enters the index through one lookup of the pair, any other
+# starts at the root. Values mix strings, numbers and null; events put arrays, objects and
+# other scalars there, or leave the fields out, so that both entries are checked.
+ENVELOPE_VALUES = ["s1", "s2", "S1", 1, 1.0, None]
+envelope_values = st.sampled_from(ENVELOPE_VALUES)
+envelope_fields = st.one_of(
+    st.lists(envelope_values, min_size=1, max_size=3),
+    st.lists(operators, min_size=1, max_size=2),
+)
+envelope_only = st.fixed_dictionaries(
+    {}, optional={"source": envelope_fields, "detail-type": envelope_fields}
+).filter(bool)
+envelope_patterns = st.one_of(
+    st.builds(
+        lambda source, detail_type, body: {**body, "source": source, "detail-type": detail_type},
+        st.lists(envelope_values, min_size=1, max_size=3),
+        st.lists(envelope_values, min_size=1, max_size=3),
+        st.just({}) | _patterns(1),
+    ),
+    st.builds(
+        lambda envelope, body: {**body, **envelope}, envelope_only, st.just({}) | _patterns(1)
+    ),
+    st.builds(lambda a, b: {"$or": [a, b]}, envelope_only, envelope_only),
+)
+envelope_event_values = st.one_of(
+    envelope_values,
+    st.lists(
+        envelope_values | st.dictionaries(st.sampled_from(KEYS), envelope_values, max_size=2),
+        max_size=3,
+    ),
+    st.dictionaries(st.sampled_from(KEYS), envelope_values, max_size=2),
+)
+envelope_events = st.builds(
+    lambda envelope, rest: {**rest, **envelope},
+    st.fixed_dictionaries(
+        {}, optional={"source": envelope_event_values, "detail-type": envelope_event_values}
+    ),
+    st.dictionaries(st.sampled_from(KEYS), events, max_size=2),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(envelope_patterns, min_size=1, max_size=6),
+    st.lists(envelope_events, min_size=1, max_size=4),
+)
+def test_envelope_entry_agrees_with_reference(
+    rule_patterns: list[dict[str, Any]], event_list: list[Any]
+) -> None:
+    _check_agreement(rule_patterns, event_list)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(envelope_patterns, min_size=2, max_size=6), envelope_events, st.data())
+def test_envelope_entry_after_removals_agrees(
+    rule_patterns: list[dict[str, Any]], event: dict[str, Any], data: st.DataObject
+) -> None:
+    _check_after_removals(rule_patterns, event, data)
+
+
+def test_envelope_entry_matches_every_pair_and_array_elements() -> None:
+    index = RuleIndex()
+    index.add("pair", compile_pattern({"source": ["a", "b"], "detail-type": ["X", 5]}))
+    index.add("one", compile_pattern({"source": ["a"], "detail-type": ["X"], "n": [1]}))
+    index.add("root", compile_pattern({"source": [{"prefix": "a"}], "detail-type": ["X"]}))
+    assert index.match({"source": "b", "detail-type": 5}) == {"pair"}
+    assert index.match({"source": "a", "detail-type": "X", "n": 1}) == {"pair", "one", "root"}
+    assert index.match({"source": ["c", "a"], "detail-type": ["X"]}) == {"pair", "root"}
+    assert index.match({"source": "a", "detail-type": 5.0}) == {"pair"}
+    assert index.match({"source": "a"}) == set()
+    # Leaves in different elements of one array never combine.
+    split = {"e": [{"source": "a", "detail-type": "Y"}, {"source": "c", "detail-type": "X"}]}
+    index.add("nested", compile_pattern({"e": {"source": ["a"], "detail-type": ["X"]}}))
+    assert index.match(split) == set()
+
+
 paths = st.lists(st.sampled_from(["a", "b", "c.d", "a.b", "a.c.d", "c", "a.a.b"]), min_size=1)
 
 
@@ -168,6 +245,12 @@ def test_wide_state_with_thousands_of_paths() -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.lists(patterns, min_size=2, max_size=6), top_events, st.data())
 def test_index_after_removals_agrees(
+    rule_patterns: list[dict[str, Any]], event: dict[str, Any], data: st.DataObject
+) -> None:
+    _check_after_removals(rule_patterns, event, data)
+
+
+def _check_after_removals(
     rule_patterns: list[dict[str, Any]], event: dict[str, Any], data: st.DataObject
 ) -> None:
     index = RuleIndex()

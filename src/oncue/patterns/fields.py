@@ -11,10 +11,11 @@ its costly case.
 from __future__ import annotations
 
 from bisect import insort
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from oncue.patterns.intervals import IntervalTree
 from oncue.patterns.matchers import (
+    AnythingBut,
     Cidr,
     EqualsIgnoreCase,
     Exact,
@@ -30,6 +31,10 @@ from oncue.types import Json
 __all__ = ["FieldMatcher"]
 
 T = TypeVar("T")
+
+#: Up to this many numeric ranges on one field are scanned in a list: cheaper than walking an
+#: interval tree (and creating its generator) for the one or two ranges a state usually has.
+_SCAN: Final = 8
 
 
 class _Affixes(Generic[T]):
@@ -77,6 +82,7 @@ class FieldMatcher(Generic[T]):
         "_cidr_trees",
         "_numeric",
         "_numeric_tree",
+        "anything_but",
         "exact",
         "exact_only",
         "exists",
@@ -101,6 +107,8 @@ class FieldMatcher(Generic[T]):
         self.suffixes: _Affixes[T] = _Affixes()
         self.suffixes_ic: _Affixes[T] = _Affixes()
         self.exists: list[T] = []
+        #: Plain ``anything-but`` values, tested by key with no call per matcher.
+        self.anything_but: list[tuple[frozenset[Key], T]] = []
         self.slow: list[tuple[Matcher, T]] = []
         self._numeric: list[tuple[int, int, T]] = []
         self._numeric_tree: IntervalTree[T] | None = None
@@ -127,34 +135,61 @@ class FieldMatcher(Generic[T]):
             self._cidr_trees = None
         elif isinstance(matcher, Exists):
             self.exists.append(target)
+        elif isinstance(matcher, AnythingBut):
+            self.anything_but.append((matcher.keys, target))
         else:
             self.slow.append((matcher, target))
 
     def targets(self, value: Json, key: Key, out: list[T]) -> None:
         """Append to ``out`` the target of every matcher ``value`` passes (``key`` is its
-        :func:`~oncue.patterns.values.value_key`, computed once per leaf by the caller)."""
-        hit = self.exact.get(key)
-        if hit:
-            out.extend(hit)
+        :func:`~oncue.patterns.values.value_key`, computed once per leaf by the caller).
+
+        Each kind is guarded by a test of its container, so a field pays little for the kinds
+        it does not hold (this runs once per leaf a reached state tests).
+        """
+        if self.exact:
+            hit = self.exact.get(key)
+            if hit:
+                out.extend(hit)
         if type(value) is str:
             if self.strings:
                 self._strings(value, out)
         elif self._numeric and type(key) is int:
             # Only numbers within EventBridge's numeric range have an int key.
-            tree = self._numeric_tree
-            if tree is None:
-                tree = self._numeric_tree = IntervalTree(self._numeric)
-            out.extend(tree.stab(key))
+            numeric = self._numeric
+            if len(numeric) <= _SCAN:
+                for low, high, target in numeric:
+                    if low <= key <= high:
+                        out.append(target)
+            else:
+                tree = self._numeric_tree
+                if tree is None:
+                    tree = self._numeric_tree = IntervalTree(numeric)
+                out.extend(tree.stab(key))
         if self.exists:
             out.extend(self.exists)
-        for matcher, target in self.slow:
-            if matcher.test(value):
-                out.append(target)
+        if self.anything_but:
+            for keys, target in self.anything_but:
+                if key not in keys:
+                    out.append(target)
+        if self.slow:
+            for matcher, target in self.slow:
+                if matcher.test(value):
+                    out.append(target)
 
     def _strings(self, value: str, out: list[T]) -> None:
         """The tests only strings can pass: affixes, equals-ignore-case, CIDR blocks."""
-        if self.prefixes.lengths:
-            self.prefixes.prefixes_of(value, out)
+        prefixes = self.prefixes
+        if prefixes.lengths:
+            # prefixes_of, inline: a prefix is the most common test after exact values.
+            by_text = prefixes.by_text
+            size = len(value)
+            for length in prefixes.lengths:
+                if length > size:
+                    break
+                hit = by_text.get(value[:length])
+                if hit:
+                    out.extend(hit)
         if self.suffixes.lengths:
             self.suffixes.suffixes_of(value, out)
         if self.lowered or self.prefixes_ic.lengths or self.suffixes_ic.lengths:

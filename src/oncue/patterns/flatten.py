@@ -32,6 +32,8 @@ from oncue.patterns.values import Key, value_key
 from oncue.types import Json
 
 __all__ = [
+    "NOT_PLAIN",
+    "NO_LEAF",
     "KeyedLeaf",
     "Leaf",
     "PathPlan",
@@ -44,6 +46,7 @@ __all__ = [
     "merge_traces",
     "path_plan",
     "path_trie",
+    "plain_leaf",
 ]
 
 #: ((array number, element index), ...) from the root down.
@@ -139,6 +142,39 @@ def path_plan(path: str) -> PathPlan:
     )
     descent = tuple((segments[i], tuple(key for key, _ in steps[i][1:])) for i in range(size - 1))
     return PathPlan(path=path, size=size, steps=steps, descent=descent, last=segments[-1])
+
+
+#: What :func:`plain_leaf` returns when there is no leaf at the path.
+NO_LEAF: Final = object()
+#: What :func:`plain_leaf` returns when the path crosses an array or a key holding dots: the
+#: leaves are then :func:`leaves_at`'s to find.
+NOT_PLAIN: Final = object()
+
+
+def plain_leaf(event: Json, plan: PathPlan) -> Json | object:
+    """The one leaf of ``event`` at ``plan.path`` when plain objects lead to it, else
+    :data:`NO_LEAF` or :data:`NOT_PLAIN`: :func:`leaves_at`'s common case, with no list or
+    tuple built (it runs for every content test of a matching event)."""
+    if type(event) is not dict:
+        return NO_LEAF
+    node: Json = event
+    for segment, dotted in plan.descent:
+        for key in dotted:
+            if key in node:
+                return NOT_PLAIN
+        node = node.get(segment)
+        if type(node) is not dict:
+            if isinstance(node, (dict, list)):
+                return NOT_PLAIN
+            return NO_LEAF  # absent, or a scalar with no fields under it
+    value = node.get(plan.last, NO_LEAF)
+    if type(value) is str or value is NO_LEAF:
+        return value
+    if isinstance(value, dict):
+        return NO_LEAF  # objects are not leaves
+    if isinstance(value, list):
+        return NOT_PLAIN
+    return value
 
 
 def leaves_at(event: Json, plan: PathPlan, arrays: dict[object, int]) -> list[KeyedLeaf]:

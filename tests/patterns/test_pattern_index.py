@@ -12,6 +12,8 @@ import oncue.patterns
 from oncue.patterns import Leaf, RuleIndex, compile_pattern, flatten, matches
 from oncue.patterns import index as index_module
 from oncue.patterns.flatten import (
+    NO_LEAF,
+    NOT_PLAIN,
     Trace,
     collect,
     leaves_at,
@@ -19,7 +21,9 @@ from oncue.patterns.flatten import (
     merge_traces,
     path_plan,
     path_trie,
+    plain_leaf,
 )
+from oncue.patterns.values import value_key
 
 # A small vocabulary so that generated patterns and events often meet.
 KEYS = ["a", "b", "c.d"]
@@ -158,6 +162,39 @@ def test_envelope_entry_agrees_with_reference(
     _check_agreement(rule_patterns, event_list)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["s1", "s2"]), min_size=1, max_size=2),
+    st.lists(_patterns(1), min_size=1, max_size=5),
+    st.lists(
+        st.builds(
+            lambda source, detail_type, rest: {
+                **rest,
+                "source": source,
+                "detail-type": detail_type,
+            },
+            st.sampled_from(["s1", "s2"]),
+            st.sampled_from(["s1", "s2"]),
+            top_events,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_rules_sharing_an_envelope_agree(
+    values: list[Any], bodies: list[dict[str, Any]], event_list: list[Any], rng: Any
+) -> None:
+    """Rules on one envelope, each extending the one before, added in any order: states
+    entered through the envelope lookup gain children after others reached them."""
+    envelope = {"source": values, "detail-type": values}
+    rule_patterns = [{**envelope}]
+    for body in bodies:
+        rule_patterns.append({**rule_patterns[-1], **body})
+    rng.shuffle(rule_patterns)
+    _check_agreement(rule_patterns, event_list)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(envelope_patterns, min_size=2, max_size=6), envelope_events, st.data())
 def test_envelope_entry_after_removals_agrees(
@@ -195,6 +232,11 @@ def test_leaves_by_path_agree_with_collect(event: dict[str, Any], wanted: list[s
     one_by_one = {path: leaves_at(event, path_plan(path), arrays) for path in wanted}
     at_once = leaves_in(event, path_trie(wanted), arrays)
     for path in wanted:
+        plain = plain_leaf(event, path_plan(path))
+        if plain is NO_LEAF:
+            assert one_by_one[path] == []
+        elif plain is not NOT_PLAIN:
+            assert one_by_one[path] == [(plain, value_key(plain), ())]
         assert sorted(map(repr, (v for v, _, _ in one_by_one[path]))) == sorted(
             map(repr, (v for v, _ in reference.get(path, [])))
         )
@@ -293,6 +335,21 @@ def test_many_rules_share_states_and_match_exactly() -> None:
         index.add(f"r{number}", compile_pattern(pattern))
     hits = index.match({"source": "s7", "detail": {"n": 120}})
     assert hits == {f"r{n}" for n in range(7, 120, 50)}
+
+
+def test_state_stops_being_flat_when_a_child_gains_conditions() -> None:
+    """A rule extending another's final state makes the state before it take the full walk."""
+    index = RuleIndex()
+    envelope = {"source": ["s"], "detail-type": ["d"]}
+    index.add("short", compile_pattern({**envelope, "x": ["1"]}))
+    assert index.match({"source": "s", "detail-type": "d", "x": "1"}) == {"short"}
+    index.add("long", compile_pattern({**envelope, "x": ["1"], "y": ["2"]}))
+    event = {"source": "s", "detail-type": "d", "x": "1", "y": "2"}
+    assert index.match(event) == {"short", "long"}
+    assert index.match({**event, "y": "3"}) == {"short"}
+    index.add("absent", compile_pattern({**envelope, "z": [{"exists": False}]}))
+    assert index.match(event) == {"short", "long", "absent"}
+    assert index.match({**event, "z": 0}) == {"short", "long"}
 
 
 def test_flatten_paths_and_traces() -> None:

@@ -219,7 +219,10 @@ def test_envelope_entry_matches_every_pair_and_array_elements() -> None:
     assert index.match(split) == set()
 
 
-paths = st.lists(st.sampled_from(["a", "b", "c.d", "a.b", "a.c.d", "c", "a.a.b"]), min_size=1)
+paths = st.lists(
+    st.sampled_from(["a", "b", "c.d", "a.b", "a.c.d", "c", "a.a.b", "a.a.c.d", "a.b.a.b"]),
+    min_size=1,
+)
 
 
 @settings(max_examples=300, deadline=None)

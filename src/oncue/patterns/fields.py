@@ -2,7 +2,8 @@
 
 This is the per-field part of event-ruler's design ("Matching with a Machine"): exact values
 are one hash lookup, whatever their number; prefixes and suffixes are one lookup per distinct
-length; numeric ranges and CIDR blocks are a stabbing query on an interval tree. Only the
+length; numeric ranges and CIDR blocks are a stabbing query on an interval tree (a field with
+only a few ranges scans them instead, which is cheaper at that size). Only the
 operators that cannot be indexed that way (``wildcard`` and the ``anything-but`` family) are
 tested one by one — event-ruler also keeps anything-buts in a list and documents wildcards as
 its costly case.

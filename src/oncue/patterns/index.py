@@ -16,6 +16,14 @@ walked. A *wide* state, one testing many paths, instead has the event flattened 
 paths of the index (:func:`~oncue.patterns.flatten.leaves_in`) and walks the smaller side, so
 no event pays for every path of thousands of rules.
 
+Most EventBridge rules pin ``source`` and ``detail-type`` to exact values. A branch that does
+(see :func:`_envelope_keys`) is entered through one lookup of the pair, so the event's first
+step costs one tuple and one dict lookup however many rules and envelopes there are; other
+branches start at the root. An event whose ``source`` or ``detail-type`` is an array or not a
+string finds its pairs leaf by leaf, with the same array consistency as any other field. The
+state after an envelope is usually *flat*: its children are final, so the event's leaves at
+its few paths are read directly and the rules they reach collected, with no stack or traces.
+
 Conditions are inserted in a fixed order — exact-only conditions first, then other value
 tests, then those allowing absence, each group by path — so the most selective, most often
 shared tests come first. Array consistency (see :mod:`.flatten`) travels with each step as the
@@ -44,7 +52,6 @@ from oncue.patterns.flatten import (
     merge_traces,
     path_plan,
     path_trie,
-    plain_leaf,
 )
 from oncue.patterns.matchers import Exact, Matcher
 from oncue.patterns.values import Key, value_key
@@ -150,14 +157,23 @@ def _visit_flat(event: Json, state: _State, arrays: dict[object, int], result: s
     """Collect the rules of the children of a flat state that ``event`` reaches (see
     :attr:`_State.flat`): the common envelope state, a few content tests away from its rules."""
     for _, plan, field in state.lookups:
-        value = plain_leaf(event, plan)
+        value = plan.read(event)  # plain_leaf(event, plan)
         if value is NO_LEAF:
             continue
         if value is NOT_PLAIN:
             for leaf, key, _ in leaves_at(event, plan, arrays):
                 _collect(field, leaf, key, result)
+            continue
+        # _collect, inline: this is the hot path of an event meeting its rules' envelope.
+        if field.exact_only:
+            targets = field.exact.get(value if type(value) is str else value_key(value))
+            if not targets:
+                continue
         else:
-            _collect(field, value, value if type(value) is str else value_key(value), result)
+            targets = []
+            field.targets(value, value if type(value) is str else value_key(value), targets)
+        for target in targets:
+            result.update(target.rules)
 
 
 def _collect(field: FieldMatcher[_State], value: Json, key: Key, result: set[str]) -> None:
@@ -214,36 +230,35 @@ class RuleIndex:
         if self._stale:
             self._rebuild()
         result: set[str] = set()
-        stack: list[tuple[_State, Trace]] = []
-        start = self._start
-        if start.lookups or start.absent or start.rules:
-            stack.append((start, ()))
         arrays: dict[object, int] = {}
-        envelope = self._envelope
-        if envelope and type(event) is dict:
+        if self._envelope and type(event) is dict:
             detail_type = event.get(_DETAIL_TYPE, _ABSENT)
             source = event.get(_SOURCE, _ABSENT)
             if type(detail_type) is str and type(source) is str:
-                state = envelope.get((detail_type, source))
+                state = self._envelope.get((detail_type, source))
                 if state is not None:
                     if state.rules:
                         result.update(state.rules)
                     if state.flat and len(state.lookups) <= _WIDE:
                         _visit_flat(event, state, arrays, result)
-                    else:
-                        stack.append((state, ()))
+                    elif state.lookups or state.absent:
+                        self._walk(event, [(state, ())], result, arrays)
             elif detail_type is not _ABSENT and source is not _ABSENT:
-                self._envelope_leaves(event, arrays, stack)
-        if stack:
-            self._walk(event, stack, result, arrays)
+                stack = self._envelope_states(event, arrays)
+                if stack:
+                    self._walk(event, stack, result, arrays)
+        start = self._start
+        if start.lookups or start.absent or start.rules:
+            self._walk(event, [(start, ())], result, arrays)
         return result
 
-    def _envelope_leaves(
-        self, event: Json, arrays: dict[object, int], stack: list[tuple[_State, Trace]]
-    ) -> None:
+    def _envelope_states(
+        self, event: Json, arrays: dict[object, int]
+    ) -> list[tuple[_State, Trace]]:
         """The envelope states of an event whose source or detail-type is not a plain string:
         arrays (any element may match, consistently with the other leaves) and other scalars."""
         envelope = self._envelope
+        stack: list[tuple[_State, Trace]] = []
         sources = leaves_at(event, path_plan(_SOURCE), arrays)
         for _, detail_type, detail_trace in leaves_at(event, path_plan(_DETAIL_TYPE), arrays):
             for _, source, source_trace in sources:
@@ -253,6 +268,7 @@ class RuleIndex:
                 trace = merge_traces(detail_trace, source_trace)
                 if trace is not None and (state, trace) not in stack:
                     stack.append((state, trace))
+        return stack
 
     def _walk(
         self,

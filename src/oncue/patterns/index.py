@@ -74,6 +74,8 @@ _ENVELOPE: Final = frozenset({_DETAIL_TYPE, _SOURCE})
 #: A branch naming more (detail-type, source) pairs than this starts at the root instead.
 _MAX_ENVELOPE_KEYS: Final = 64
 _ABSENT: Final = object()
+_DETAIL_TYPE_PLAN: Final = path_plan(_DETAIL_TYPE)
+_SOURCE_PLAN: Final = path_plan(_SOURCE)
 
 
 class _State:
@@ -259,8 +261,8 @@ class RuleIndex:
         arrays (any element may match, consistently with the other leaves) and other scalars."""
         envelope = self._envelope
         stack: list[tuple[_State, Trace]] = []
-        sources = leaves_at(event, path_plan(_SOURCE), arrays)
-        for _, detail_type, detail_trace in leaves_at(event, path_plan(_DETAIL_TYPE), arrays):
+        sources = leaves_at(event, _SOURCE_PLAN, arrays)
+        for _, detail_type, detail_trace in leaves_at(event, _DETAIL_TYPE_PLAN, arrays):
             for _, source, source_trace in sources:
                 state = envelope.get((detail_type, source))
                 if state is None:
@@ -282,7 +284,9 @@ class RuleIndex:
         leaves: dict[str, list[KeyedLeaf]] = {}
         complete = False  # whether ``leaves`` holds every leaf at every path of the index
         push = stack.append
-        seen: set[tuple[_State, Trace]] = set(stack)
+        # The states a walk starts from (the root, envelope states) are no state's children,
+        # so nothing can push them again.
+        seen: set[tuple[_State, Trace]] = set()
         top_level = type(event) is dict
         while stack:
             state, trace = stack.pop()

@@ -12,6 +12,8 @@ import oncue.patterns
 from oncue.patterns import Leaf, RuleIndex, compile_pattern, flatten, matches
 from oncue.patterns import index as index_module
 from oncue.patterns.flatten import (
+    NO_LEAF,
+    NOT_PLAIN,
     Trace,
     collect,
     leaves_at,
@@ -19,7 +21,9 @@ from oncue.patterns.flatten import (
     merge_traces,
     path_plan,
     path_trie,
+    plain_leaf,
 )
+from oncue.patterns.values import value_key
 
 # A small vocabulary so that generated patterns and events often meet.
 KEYS = ["a", "b", "c.d"]
@@ -105,7 +109,120 @@ def _check_agreement(rule_patterns: list[dict[str, Any]], event_list: list[Any])
         assert rules.match(event) == expected
 
 
-paths = st.lists(st.sampled_from(["a", "b", "c.d", "a.b", "a.c.d", "c", "a.a.b"]), min_size=1)
+# Patterns and events keyed on the envelope fields: a branch pinning both ``source`` and
+# ``detail-type`` to exact values enters the index through one lookup of the pair, any other
+# starts at the root. Values mix strings, numbers and null; events put arrays, objects and
+# other scalars there, or leave the fields out, so that both entries are checked.
+ENVELOPE_VALUES = ["s1", "s2", "S1", 1, 1.0, None]
+envelope_values = st.sampled_from(ENVELOPE_VALUES)
+envelope_fields = st.one_of(
+    st.lists(envelope_values, min_size=1, max_size=3),
+    st.lists(operators, min_size=1, max_size=2),
+)
+envelope_only = st.fixed_dictionaries(
+    {}, optional={"source": envelope_fields, "detail-type": envelope_fields}
+).filter(bool)
+envelope_patterns = st.one_of(
+    st.builds(
+        lambda source, detail_type, body: {**body, "source": source, "detail-type": detail_type},
+        st.lists(envelope_values, min_size=1, max_size=3),
+        st.lists(envelope_values, min_size=1, max_size=3),
+        st.just({}) | _patterns(1),
+    ),
+    st.builds(
+        lambda envelope, body: {**body, **envelope}, envelope_only, st.just({}) | _patterns(1)
+    ),
+    st.builds(lambda a, b: {"$or": [a, b]}, envelope_only, envelope_only),
+)
+envelope_event_values = st.one_of(
+    envelope_values,
+    st.lists(
+        envelope_values | st.dictionaries(st.sampled_from(KEYS), envelope_values, max_size=2),
+        max_size=3,
+    ),
+    st.dictionaries(st.sampled_from(KEYS), envelope_values, max_size=2),
+)
+envelope_events = st.builds(
+    lambda envelope, rest: {**rest, **envelope},
+    st.fixed_dictionaries(
+        {}, optional={"source": envelope_event_values, "detail-type": envelope_event_values}
+    ),
+    st.dictionaries(st.sampled_from(KEYS), events, max_size=2),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(envelope_patterns, min_size=1, max_size=6),
+    st.lists(envelope_events, min_size=1, max_size=4),
+)
+def test_envelope_entry_agrees_with_reference(
+    rule_patterns: list[dict[str, Any]], event_list: list[Any]
+) -> None:
+    _check_agreement(rule_patterns, event_list)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["s1", "s2"]), min_size=1, max_size=2),
+    st.lists(_patterns(1), min_size=1, max_size=5),
+    st.lists(
+        st.builds(
+            lambda source, detail_type, rest: {
+                **rest,
+                "source": source,
+                "detail-type": detail_type,
+            },
+            st.sampled_from(["s1", "s2"]),
+            st.sampled_from(["s1", "s2"]),
+            top_events,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_rules_sharing_an_envelope_agree(
+    values: list[Any], bodies: list[dict[str, Any]], event_list: list[Any], rng: Any
+) -> None:
+    """Rules on one envelope, each extending the one before, added in any order: states
+    entered through the envelope lookup gain children after others reached them."""
+    envelope = {"source": values, "detail-type": values}
+    rule_patterns = [{**envelope}]
+    for body in bodies:
+        rule_patterns.append({**rule_patterns[-1], **body})
+    rng.shuffle(rule_patterns)
+    _check_agreement(rule_patterns, event_list)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(envelope_patterns, min_size=2, max_size=6), envelope_events, st.data())
+def test_envelope_entry_after_removals_agrees(
+    rule_patterns: list[dict[str, Any]], event: dict[str, Any], data: st.DataObject
+) -> None:
+    _check_after_removals(rule_patterns, event, data)
+
+
+def test_envelope_entry_matches_every_pair_and_array_elements() -> None:
+    index = RuleIndex()
+    index.add("pair", compile_pattern({"source": ["a", "b"], "detail-type": ["X", 5]}))
+    index.add("one", compile_pattern({"source": ["a"], "detail-type": ["X"], "n": [1]}))
+    index.add("root", compile_pattern({"source": [{"prefix": "a"}], "detail-type": ["X"]}))
+    assert index.match({"source": "b", "detail-type": 5}) == {"pair"}
+    assert index.match({"source": "a", "detail-type": "X", "n": 1}) == {"pair", "one", "root"}
+    assert index.match({"source": ["c", "a"], "detail-type": ["X"]}) == {"pair", "root"}
+    assert index.match({"source": "a", "detail-type": 5.0}) == {"pair"}
+    assert index.match({"source": "a"}) == set()
+    # Leaves in different elements of one array never combine.
+    split = {"e": [{"source": "a", "detail-type": "Y"}, {"source": "c", "detail-type": "X"}]}
+    index.add("nested", compile_pattern({"e": {"source": ["a"], "detail-type": ["X"]}}))
+    assert index.match(split) == set()
+
+
+paths = st.lists(
+    st.sampled_from(["a", "b", "c.d", "a.b", "a.c.d", "c", "a.a.b", "a.a.c.d", "a.b.a.b"]),
+    min_size=1,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -118,6 +235,11 @@ def test_leaves_by_path_agree_with_collect(event: dict[str, Any], wanted: list[s
     one_by_one = {path: leaves_at(event, path_plan(path), arrays) for path in wanted}
     at_once = leaves_in(event, path_trie(wanted), arrays)
     for path in wanted:
+        plain = plain_leaf(event, path_plan(path))
+        if plain is NO_LEAF:
+            assert one_by_one[path] == []
+        elif plain is not NOT_PLAIN:
+            assert one_by_one[path] == [(plain, value_key(plain), ())]
         assert sorted(map(repr, (v for v, _, _ in one_by_one[path]))) == sorted(
             map(repr, (v for v, _ in reference.get(path, [])))
         )
@@ -170,6 +292,12 @@ def test_wide_state_with_thousands_of_paths() -> None:
 def test_index_after_removals_agrees(
     rule_patterns: list[dict[str, Any]], event: dict[str, Any], data: st.DataObject
 ) -> None:
+    _check_after_removals(rule_patterns, event, data)
+
+
+def _check_after_removals(
+    rule_patterns: list[dict[str, Any]], event: dict[str, Any], data: st.DataObject
+) -> None:
     index = RuleIndex()
     live = {}
     for number, pattern in enumerate(rule_patterns):
@@ -210,6 +338,21 @@ def test_many_rules_share_states_and_match_exactly() -> None:
         index.add(f"r{number}", compile_pattern(pattern))
     hits = index.match({"source": "s7", "detail": {"n": 120}})
     assert hits == {f"r{n}" for n in range(7, 120, 50)}
+
+
+def test_state_stops_being_flat_when_a_child_gains_conditions() -> None:
+    """A rule extending another's final state makes the state before it take the full walk."""
+    index = RuleIndex()
+    envelope = {"source": ["s"], "detail-type": ["d"]}
+    index.add("short", compile_pattern({**envelope, "x": ["1"]}))
+    assert index.match({"source": "s", "detail-type": "d", "x": "1"}) == {"short"}
+    index.add("long", compile_pattern({**envelope, "x": ["1"], "y": ["2"]}))
+    event = {"source": "s", "detail-type": "d", "x": "1", "y": "2"}
+    assert index.match(event) == {"short", "long"}
+    assert index.match({**event, "y": "3"}) == {"short"}
+    index.add("absent", compile_pattern({**envelope, "z": [{"exists": False}]}))
+    assert index.match(event) == {"short", "long", "absent"}
+    assert index.match({**event, "z": 0}) == {"short", "long"}
 
 
 def test_flatten_paths_and_traces() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -422,6 +423,24 @@ async def test_an_event_bus_target_republishes_the_event_on_that_bus(
 
 
 # --- leases ------------------------------------------------------------------------------
+
+
+def test_a_broken_database_fails_the_cycle_not_the_delivery(store: SQLiteStore) -> None:
+    """A database error that is no delivery's fault (here a missing table; in production a
+    lost connection) is not recorded as a failed delivery: the cycle rolls back, and the
+    delivery is still due, with no retry counted and no dead letter."""
+    bus = EventBus(store)
+    bus.put_rule("all", event_pattern=json.dumps({"source": ["shop"]}))
+    bus.put_targets("all", [{"Id": "q", "Arn": QUEUE + "jobs"}])
+    bus.put_events([entry()])
+    dispatcher = Dispatcher(store, {})
+    with store.transaction() as tx:
+        tx.run("DROP TABLE queue_messages")
+    with pytest.raises(sqlite3.OperationalError, match="queue_messages"):
+        dispatcher.cycle.run([], [], claim=True, room=10, now=datetime.now(UTC))
+    assert count(store, "bus_dead_letters") == 0
+    with store.read() as tx:
+        assert tx.all("SELECT owner, attempt, error_code FROM bus_deliveries") == [(None, 0, None)]
 
 
 async def test_a_delivery_whose_lease_ran_out_is_delivered_by_another_dispatcher(

@@ -160,6 +160,12 @@ def deliver_inline(
         return Failure(code="INVALID_PARAMETER", message=str(error), retryable=False)
     except OncueError as error:
         return Failure(code="INTERNAL_ERROR", message=str(error))
+    except tx.integrity_errors as error:  # a row the store refuses: this delivery's failure
+        return Failure(code="INTERNAL_ERROR", message=f"{type(error).__name__}: {error}")
+    except tx.driver_errors:
+        # Not this delivery's fault (a lost connection, a locked database): the cycle's
+        # transaction fails, rolls back and is tried again, with this delivery still due.
+        raise
     except Exception as error:  # the injected starter's bug fails this delivery, not the cycle
         log.exception("delivery to %s failed", target.arn)
         return Failure(code="INTERNAL_ERROR", message=f"{type(error).__name__}: {error}")

@@ -51,7 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from oncue.app import App
-from oncue.engine.control import start_in_tx
+from oncue.engine.starting import start_in_tx
 from oncue.store import open_store
 
 __all__ = ["main"]

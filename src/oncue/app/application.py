@@ -21,8 +21,9 @@ from oncue.bus.service import EventBus
 from oncue.bus.streams import layout_from_environment
 from oncue.cycleloop import TimeSkip
 from oncue.engine.clock import Clock, SystemClock
-from oncue.engine.control import Control, start_in_tx
+from oncue.engine.control import Control
 from oncue.engine.registry import HandlerRegistry
+from oncue.engine.starting import start_in_tx
 from oncue.engine.worker import Worker
 from oncue.errors import InvalidInput, StateMachineNotFound
 from oncue.store import DEFAULT_DATABASE_URL, Store, open_store

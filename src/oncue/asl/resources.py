@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-__all__ = ["EVENT_NAMES", "ResourceKind", "ResourceRef", "lambda_function_name", "parse_resource"]
+__all__ = [
+    "EVENT_NAMES",
+    "ResourceKind",
+    "ResourceRef",
+    "lambda_function_name",
+    "parse_resource",
+    "waits_for_task_token",
+]
 
 ResourceKind = Literal["lambda", "activity", "service"]
 
@@ -99,6 +106,13 @@ def parse_resource(arn: str) -> ResourceRef | None:
             pattern=pattern,  # type: ignore[arg-type]
         )
     return None
+
+
+def waits_for_task_token(arn: str) -> bool:
+    """Whether a Task's Resource is a ``.waitForTaskToken`` integration: its handler's result
+    is TaskSubmitted, and the task ends with a callback."""
+    ref = parse_resource(arn)
+    return ref is not None and ref.pattern == ".waitForTaskToken"
 
 
 def lambda_function_name(function: str) -> str:

@@ -12,23 +12,20 @@ from __future__ import annotations
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from oncue.asl.commands import (
     Event,
     Redrive,
-    Start,
     Stop,
     TaskFailed,
     TaskHeartbeat,
     TaskStarted,
     TaskSucceeded,
 )
-from oncue.asl.jsonutil import dumps, loads
+from oncue.asl.jsonutil import loads
 from oncue.asl.redrive import redrive_refusal
 from oncue.asl.snapshot import load_state
 from oncue.engine import definitions
@@ -36,15 +33,13 @@ from oncue.engine.clock import Clock, SystemClock
 from oncue.engine.codec import encode_event
 from oncue.engine.history_pages import history_page
 from oncue.engine.naming import (
-    arn_prefix,
-    check_name,
     decode_page_token,
     encode_page_token,
     parse_arn,
 )
+from oncue.engine.starting import payload_text, start_in_tx
 from oncue.engine.transitions import Outcome, Transitioner
 from oncue.errors import (
-    ExecutionAlreadyExists,
     ExecutionNotFound,
     ExecutionNotRedrivable,
     InvalidInput,
@@ -55,76 +50,14 @@ from oncue.errors import (
 from oncue.store.base import Store
 from oncue.store.records import ExecutionRecord
 from oncue.store.sql import Tx
-from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, MAX_PAYLOAD_BYTES, Json
+from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
 
-__all__ = ["STATUSES", "Control", "start_in_tx"]
+__all__ = ["STATUSES", "Control"]
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 _TOKEN = re.compile(r"^[0-9a-f]{64}$")
 #: Executions can be redriven for 14 days after they stop (AWS "Redriving executions").
 REDRIVE_WINDOW_SECONDS = 14 * 24 * 3600
-
-
-def _json_text(value: Json | str | None, what: str, *, text: bool) -> str:
-    """Validate an input/output: JSON text (``text``) or a JSON value, at most 256 KiB."""
-    if text:
-        if value is None:
-            value = "{}"
-        if not isinstance(value, str):
-            raise InvalidInput(f"Invalid {what}: expected JSON text")
-        try:
-            loads(value)
-        except ValueError as error:
-            raise InvalidInput(f"Invalid {what}: the {what} is not valid JSON ({error})") from None
-        result = value
-    else:
-        result = dumps({} if value is None else value)
-    if len(result.encode()) > MAX_PAYLOAD_BYTES:
-        raise InvalidInput(
-            f"Invalid {what}: the {what} is larger than the {MAX_PAYLOAD_BYTES // 1024} KiB limit"
-        )
-    return result
-
-
-def start_in_tx(
-    tx: Tx,
-    state_machine_arn: str,
-    input_text: str,
-    name: str | None,
-    *,
-    now: datetime,
-    parent: tuple[str, str, str] | None = None,
-    trace_header: str | None = None,
-) -> ExecutionRecord:
-    """Create an execution and queue its start; AWS's name idempotency applies."""
-    _json_text(input_text, "execution input", text=True)
-    machine_arn, revision, version_arn = definitions.resolve_definition(tx, state_machine_arn)
-    name = check_name(name, "execution") if name is not None else str(uuid.uuid4())
-    region, account, parts = parse_arn(machine_arn, "stateMachine")
-    arn = f"{arn_prefix(region, account)}:execution:{parts[0]}:{name}"
-    existing = tx.get_execution(arn)
-    if existing is not None:
-        # StartExecution is idempotent while the same-named execution runs with the same input.
-        if existing.status == "RUNNING" and existing.input == input_text:
-            return existing
-        raise ExecutionAlreadyExists(f"Execution Already Exists: '{arn}'")
-    record = ExecutionRecord(
-        arn=arn,
-        name=name,
-        state_machine_arn=machine_arn,
-        revision_id=revision,
-        version_arn=version_arn,
-        status="RUNNING",
-        input=input_text,
-        start_date=now.timestamp(),
-        parent_arn=parent[0] if parent else None,
-        parent_task=parent[1] if parent else None,
-        parent_pattern=parent[2] if parent else None,
-        trace_header=trace_header,
-    )
-    tx.insert_execution(record)
-    tx.add_messages([(arn, encode_event(Start(input=loads(input_text))))])
-    return record
 
 
 def _describe(record: ExecutionRecord) -> dict[str, Json]:
@@ -270,7 +203,7 @@ class Control:
         name: str | None = None,
         trace_header: str | None = None,
     ) -> dict[str, Json]:
-        text = _json_text(input, "execution input", text=True)
+        text = payload_text(input, "execution input", text=True)
         with self._writing() as tx:
             record = start_in_tx(
                 tx, state_machine_arn, text, name, now=self.clock.now(), trace_header=trace_header
@@ -429,7 +362,7 @@ class Control:
         return arn
 
     def send_task_success(self, token: str, output: Json | str) -> dict[str, Json]:
-        text = _json_text(output, "output", text=isinstance(output, str))
+        text = payload_text(output, "output", text=isinstance(output, str))
         value = loads(text)
         self.callback(token, lambda task: TaskSucceeded(task_id=task, output=value), closes=True)
         return {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Final
 
 from oncue import paging
@@ -18,6 +19,7 @@ __all__ = [
     "encode_page_token",
     "parse_arn",
     "revision_of",
+    "served_state_machines",
 ]
 
 #: AWS "CreateStateMachine" / "StartExecution": a name must not contain white space,
@@ -65,3 +67,30 @@ def decode_page_token(token: str) -> Json:
         return paging.decode_page_token(token)
     except ValueError:
         raise InvalidToken(f"Invalid Token: the nextToken {token[:32]!r} is not valid") from None
+
+
+def served_state_machines(
+    names: Iterable[str] | None, region: str, account: str
+) -> frozenset[str] | None:
+    """The ARNs of the state machines a worker serves, from names or unqualified ARNs
+    (InvalidName, InvalidArn: which one and why); None serves all."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [names]
+    arns: set[str] = set()
+    for name in names:
+        if name.startswith("arn:"):
+            _, _, parts = parse_arn(name, "stateMachine")
+            if len(parts) != 1:
+                raise InvalidArn(
+                    f"Invalid Arn: '{name}': a worker serves a state machine with all its "
+                    "versions and aliases; give its unqualified ARN or its name"
+                )
+            arns.add(name)
+        else:
+            checked = check_name(name, "state machine")
+            arns.add(f"{arn_prefix(region, account)}:stateMachine:{checked}")
+    if not arns:
+        raise InvalidName("Invalid Name: a worker limited to state machines needs at least one")
+    return frozenset(arns)

@@ -39,7 +39,7 @@ from oncue.asl.frames import ExecutionState
 from oncue.asl.interpreter import Interpreter, Step
 from oncue.asl.jsonutil import dumps
 from oncue.asl.model import StateMachine
-from oncue.asl.resources import parse_resource
+from oncue.asl.resources import waits_for_task_token
 from oncue.asl.validate import parse_definition
 from oncue.engine.clock import Clock, SystemClock, VirtualClock
 from oncue.engine.invoke import (
@@ -277,14 +277,9 @@ class _Run:
             request_id=request_id,
             _callbacks=_Callbacks(self),
         )
-        waits = self._waits_for_callback(command)
+        waits = waits_for_task_token(command.resource)
         coroutine = self._run_task(command, resolved, context, waits)
         self.tasks[command.task_id] = asyncio.ensure_future(coroutine)
-
-    @staticmethod
-    def _waits_for_callback(command: RunTask) -> bool:
-        ref = parse_resource(command.resource)
-        return ref is not None and ref.pattern == ".waitForTaskToken"
 
     async def _run_task(
         self, command: RunTask, resolved: Resolved, context: TaskContext, waits: bool

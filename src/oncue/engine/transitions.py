@@ -48,6 +48,7 @@ from oncue.asl.validate import parse_definition
 from oncue.engine import integrations
 from oncue.engine.codec import decode_event, encode_event
 from oncue.engine.invoke import Handler, resolve_handler
+from oncue.engine.starting import start_in_tx
 from oncue.errors import OncueError, StoreError
 from oncue.store.bus_sql import BusTx
 from oncue.store.records import ExecutionRecord, ExecutionUpdate, NewTask, TaskClaim
@@ -406,8 +407,6 @@ class _Effects:
             self.out.unclaimed += 1
 
     def _start_child(self, command: RunTask, pattern: str | None) -> list[Event]:
-        from oncue.engine.control import start_in_tx
-
         request = integrations.child_request(command)
         if isinstance(request, TaskFailed):
             return [request]

@@ -23,12 +23,13 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import datetime
 from typing import ClassVar
 
-from oncue.asl.commands import Event, TaskFailed, TaskHeartbeat, TaskSubmitted, TaskSucceeded
+from oncue.asl.commands import Event, TaskFailed, TaskSubmitted, TaskSucceeded
 from oncue.asl.jsonutil import loads
-from oncue.asl.resources import parse_resource
+from oncue.asl.resources import waits_for_task_token
 from oncue.cycleloop import CycleLoop, Notifier
 from oncue.engine.clock import Clock, SystemClock, VirtualClock
-from oncue.engine.control import Control, start_in_tx
+from oncue.engine.control import Control
+from oncue.engine.held_callbacks import HeldCallback, HeldCallbacks
 from oncue.engine.invoke import (
     Handler,
     TaskContext,
@@ -36,22 +37,22 @@ from oncue.engine.invoke import (
     request_id_for,
     resolve_handler,
 )
-from oncue.engine.naming import arn_prefix, check_name, parse_arn
+from oncue.engine.naming import served_state_machines
+from oncue.engine.starting import start_in_tx
 from oncue.engine.transitions import Completion, Outcome, Transitioner
-from oncue.errors import InvalidArn, InvalidName, OncueError
+from oncue.errors import OncueError
 from oncue.store.base import Store
 from oncue.store.notifier import StoreWakeups
 from oncue.store.records import TaskClaim
 from oncue.store.sql import Tx
 from oncue.tracing import execution_trace, using
-from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION, Json
+from oncue.types import DEFAULT_ACCOUNT, DEFAULT_REGION
 
-__all__ = ["Worker", "served_state_machines"]
+__all__ = ["Worker"]
 
 log = logging.getLogger("oncue.worker")
 
 #: A held callback: the task whose handler made it, then token, event and whether it closes.
-_Callback = tuple[tuple[str, str], str, Callable[[str], Event], bool]
 #: How many finished executions started here are remembered for a late wait.
 FINISHED_MEMORY = 100_000
 
@@ -133,7 +134,7 @@ class Worker(CycleLoop[TaskClaim]):
         self._activity_signals: dict[str, asyncio.Event] = {}
         #: Activity tasks other processes schedule (PostgreSQL's NOTIFY; a long poll's wake).
         self.activity_wakeups = StoreWakeups(store, "activity")
-        self._callbacks: list[_Callback] = []
+        self._callbacks: list[HeldCallback] = []
         self._claim_wanted = True
         #: False once shutdown began (or :meth:`stop_claiming`): no new tasks are taken.
         self._taking = True
@@ -313,7 +314,7 @@ class Worker(CycleLoop[TaskClaim]):
     def _transaction(
         self,
         completions: list[Completion],
-        callbacks: list[_Callback],
+        callbacks: list[HeldCallback],
         starts: list[_StartRequest],
         claim: bool,
         capacity: int,
@@ -438,7 +439,7 @@ class Worker(CycleLoop[TaskClaim]):
     def _wind_down_tx(
         self,
         completions: list[Completion],
-        callbacks: list[_Callback],
+        callbacks: list[HeldCallback],
         starts: list[_StartRequest],
         now: datetime,
         release: bool,
@@ -457,7 +458,7 @@ class Worker(CycleLoop[TaskClaim]):
             return outcome
 
     def _record(
-        self, tx: Tx, completions: list[Completion], callbacks: list[_Callback]
+        self, tx: Tx, completions: list[Completion], callbacks: list[HeldCallback]
     ) -> set[tuple[str, str]]:
         """Task results, then the callbacks their handlers made (only for kept results);
         the (execution ARN, task id) of the results kept."""
@@ -479,7 +480,7 @@ class Worker(CycleLoop[TaskClaim]):
 
     async def _execute(self, claim: TaskClaim) -> None:
         key = (claim.execution_arn, claim.task_id)
-        callbacks = _HeldCallbacks(self, claim.token)
+        callbacks = HeldCallbacks(self.control.callback, claim.token)
         resolved = resolve_handler(
             claim.resource, loads(claim.payload), self.handlers, self.region, self.account
         )
@@ -499,40 +500,13 @@ class Worker(CycleLoop[TaskClaim]):
             event: Event = TaskFailed(
                 task_id=claim.task_id, error=outcome.error, cause=outcome.cause
             )
-        elif _waits(claim.resource):
+        elif waits_for_task_token(claim.resource):
             event = TaskSubmitted(task_id=claim.task_id, output=outcome.output)
         else:
             event = TaskSucceeded(task_id=claim.task_id, output=outcome.output)
         self.stats["tasks"] += 1
         self._completions.append(Completion(claim.execution_arn, claim.task_id, event))
         self._callbacks.extend(callbacks.release(key))
-
-
-def served_state_machines(
-    names: Iterable[str] | None, region: str, account: str
-) -> frozenset[str] | None:
-    """The ARNs of the state machines a worker serves, from names or unqualified ARNs
-    (InvalidName, InvalidArn: which one and why); None serves all."""
-    if names is None:
-        return None
-    if isinstance(names, str):
-        names = [names]
-    arns: set[str] = set()
-    for name in names:
-        if name.startswith("arn:"):
-            _, _, parts = parse_arn(name, "stateMachine")
-            if len(parts) != 1:
-                raise InvalidArn(
-                    f"Invalid Arn: '{name}': a worker serves a state machine with all its "
-                    "versions and aliases; give its unqualified ARN or its name"
-                )
-            arns.add(name)
-        else:
-            checked = check_name(name, "state machine")
-            arns.add(f"{arn_prefix(region, account)}:stateMachine:{checked}")
-    if not arns:
-        raise InvalidName("Invalid Name: a worker limited to state machines needs at least one")
-    return frozenset(arns)
 
 
 class _StartRequest:
@@ -548,43 +522,3 @@ class _StartRequest:
         self.arn = ""
         self.error: OncueError | None = None
         self.trace_header: str | None = None
-
-
-def _waits(resource: str) -> bool:
-    ref = parse_resource(resource)
-    return ref is not None and ref.pattern == ".waitForTaskToken"
-
-
-class _HeldCallbacks:
-    """SendTask* calls a handler makes through its context.
-
-    A call for the handler's own token is held until the handler returns and is recorded
-    after its result, so history reads TaskSubmitted before TaskSucceeded, as on AWS. Calls
-    for other tokens go to the store at once.
-    """
-
-    def __init__(self, worker: Worker, token: str | None) -> None:
-        self.worker = worker
-        self.token = token
-        self.held: list[tuple[str, Callable[[str], Event], bool]] = []
-
-    def release(self, task: tuple[str, str]) -> list[_Callback]:
-        """The held callbacks, tied to the task whose result they must follow."""
-        held, self.held = self.held, []
-        self.token = None
-        return [(task, token, event_for, closes) for token, event_for, closes in held]
-
-    def _send(self, token: str, event_for: Callable[[str], Event], closes: bool) -> None:
-        if token == self.token:
-            self.held.append((token, event_for, closes))
-            return
-        self.worker.control.callback(token, event_for, closes=closes)
-
-    def send_task_success(self, token: str, output: Json) -> None:
-        self._send(token, lambda task: TaskSucceeded(task_id=task, output=output), True)
-
-    def send_task_failure(self, token: str, error: str | None, cause: str | None) -> None:
-        self._send(token, lambda task: TaskFailed(task_id=task, error=error, cause=cause), True)
-
-    def send_task_heartbeat(self, token: str) -> None:
-        self._send(token, lambda task: TaskHeartbeat(task_id=task), False)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -41,16 +40,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench_bus import entry, pending, setup  # beside this script
+
 from oncue.bus.dispatch import Dispatcher
 from oncue.bus.jetstream import JetStreamBus
-from oncue.bus.service import EventBus
 from oncue.bus.streams import Layout
 from oncue.store import SQLiteStore
 from oncue.transport.jetstream import JetStreamTransport
 
 __all__ = ["main"]
-
-FN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
 
 class Driver(Protocol):
@@ -62,18 +60,6 @@ class Driver(Protocol):
 Make = Callable[[SQLiteStore, dict[str, Any]], Driver]
 
 
-def setup(path: Path) -> SQLiteStore:
-    store = SQLiteStore(f"sqlite:///{path}")
-    bus = EventBus(store)
-    bus.put_rule("orders", event_pattern=json.dumps({"source": ["shop"]}))
-    bus.put_targets("orders", [{"Id": "sink", "Arn": FN + "sink"}])
-    return store
-
-
-def entry(n: int) -> dict[str, Any]:
-    return {"Source": "shop", "DetailType": "OrderPlaced", "Detail": json.dumps({"n": n})}
-
-
 def moment(event: Any) -> float:
     """When the handler got the event, on this process's perf_counter: now, or the wall-clock
     time another process reported."""
@@ -81,11 +67,6 @@ def moment(event: Any) -> float:
     if isinstance(event, dict) and "at" in event:
         return now - (time.time() - float(event["at"]))
     return now
-
-
-def pending(store: SQLiteStore) -> int:
-    with store.read() as tx:
-        return int(tx.one("SELECT COUNT(*) FROM bus_deliveries")[0])
 
 
 async def throughput(path: Path, make: Make, events: int, producers: int) -> dict[str, float]:

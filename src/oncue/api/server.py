@@ -46,8 +46,8 @@ from oncue.api.sigv4 import verify
 from oncue.api.sqs import SQS
 from oncue.api.stepfunctions import STEP_FUNCTIONS
 from oncue.app import App
-from oncue.cycleloop import exit_at_once
 from oncue.errors import OncueError
+from oncue.shutdown import exit_at_once
 from oncue.types import Json
 
 __all__ = ["SERVICES", "ApiServer", "create_api"]

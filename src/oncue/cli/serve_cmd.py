@@ -21,7 +21,7 @@ from oncue.api import ApiServer
 from oncue.app import App, load_handlers
 from oncue.cli.common import api_errors, database_option
 from oncue.cli.worker_cmd import load_app
-from oncue.cycleloop import exit_if_threads_busy
+from oncue.shutdown import exit_if_threads_busy
 
 __all__ = ["serve"]
 

@@ -30,9 +30,9 @@ import click
 
 from oncue.app import App, load_handlers
 from oncue.cli.common import api_errors, database_option
-from oncue.cycleloop import exit_at_once, exit_if_threads_busy
 from oncue.engine.naming import arn_prefix
 from oncue.errors import HandlerError
+from oncue.shutdown import exit_at_once, exit_if_threads_busy
 
 __all__ = ["load_app", "worker"]
 

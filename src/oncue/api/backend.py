@@ -186,9 +186,9 @@ class Backend:
         if not isinstance(activity, str):
             await asyncio.sleep(min(seconds, QUEUE_POLL_SECONDS))
         elif self._engine is not None:
-            # Woken at once when this process's worker schedules a task for the activity, or
-            # when another process schedules activity tasks (PostgreSQL).
-            await self._engine.activity_scheduled(activity, seconds, mark)
+            # Woken at once when this process's worker, or (PostgreSQL) another process,
+            # schedules activity tasks.
+            await self._engine.activity_scheduled(seconds, mark)
         else:
             # Woken by this process's API calls and by other processes' activity tasks
             # (PostgreSQL); on SQLite the latter are found by polling.

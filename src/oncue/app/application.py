@@ -388,8 +388,8 @@ class App(Declaring):
     ) -> dict[str, Json]:
         """GetActivityTask with AWS's long poll: up to ``wait_seconds`` for a task, else ``{}``.
 
-        Woken at once when this process schedules a task for the activity, or (PostgreSQL)
-        another process schedules an activity task; otherwise polls every second.
+        Woken at once when this process, or (PostgreSQL) another process, schedules an
+        activity task; otherwise polls every second.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
@@ -400,7 +400,7 @@ class App(Declaring):
             remaining = deadline - loop.time()
             if found or remaining <= 0:
                 return found
-            await worker.activity_scheduled(activity_arn, min(remaining, 1.0), mark)
+            await worker.activity_scheduled(min(remaining, 1.0), mark)
 
 
 def _start_execution(

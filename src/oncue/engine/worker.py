@@ -131,7 +131,6 @@ class Worker(CycleLoop[TaskClaim]):
         )
         self._completions: list[Completion] = []
         self._starts: list[_StartRequest] = []
-        self._activity_signals: dict[str, asyncio.Event] = {}
         #: Activity tasks other processes schedule (PostgreSQL's NOTIFY; a long poll's wake).
         self.activity_wakeups = StoreWakeups(store, "activity")
         self._callbacks: list[HeldCallback] = []
@@ -172,30 +171,14 @@ class Worker(CycleLoop[TaskClaim]):
         self.wake()
 
     def _signal_activities(self, outcome: Outcome) -> None:
-        for arn in outcome.activities:
-            signal = self._activity_signals.pop(arn, None)
-            if signal is not None:
-                signal.set()
+        if outcome.activities:
+            self.activity_wakeups.fire()  # this process's own NOTIFY does not come back
 
-    async def activity_scheduled(
-        self, activity_arn: str, timeout: float, mark: int | None = None
-    ) -> None:
-        """Until a task for the activity is scheduled in this process, an activity task is
-        scheduled by another process (PostgreSQL; since ``mark``, taken from
-        ``activity_wakeups`` before looking), or ``timeout``."""
-        signal = self._activity_signals.setdefault(activity_arn, asyncio.Event())
-        elsewhere = self.activity_wakeups
-        waits = {
-            asyncio.ensure_future(signal.wait()),
-            asyncio.ensure_future(
-                elsewhere.wait(elsewhere.mark() if mark is None else mark, timeout)
-            ),
-        }
-        try:
-            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
+    async def activity_scheduled(self, timeout: float, mark: int | None = None) -> None:
+        """Until an activity task is scheduled, by this process or (PostgreSQL) another
+        (since ``mark``, taken from ``activity_wakeups`` before looking), or ``timeout``."""
+        wakeups = self.activity_wakeups
+        await wakeups.wait(wakeups.mark() if mark is None else mark, timeout)
 
     def wake(self) -> None:
         """Something for the next cycle is waiting (call on the loop or from any thread)."""

@@ -259,14 +259,29 @@ class Worker(CycleLoop[TaskClaim]):
                 self._transaction, completions, callbacks, starts, claim, capacity, now
             )
         except BaseException as error:
-            for request in starts:
-                if not request.future.done():
-                    request.future.set_exception(error)
+            _fail_starts(starts, error)
             # Nothing of the cycle committed: keep the results for the next one.
             self._completions[:0] = completions
             self._callbacks[:0] = callbacks
             self._claim_wanted = self._claim_wanted or claim
             raise
+        self._committed(starts, outcome)
+        self._queued.extend(outcome.run)
+        self._queued.extend(claimed)
+        self._start_queued()
+        if claim and len(claimed) >= capacity > 0:
+            self._claim_wanted = True
+        return bool(
+            outcome.messages >= self.batch
+            or self._completions
+            or self._callbacks
+            or self._starts
+            or self._claim_wanted
+        )
+
+    def _committed(self, starts: list[_StartRequest], outcome: Outcome) -> None:
+        """After a commit: answer the StartExecution requests, count, and wake the bus
+        dispatcher, the activity long polls and whoever waits for a finished execution."""
         for request in starts:
             if request.future.done():
                 continue
@@ -279,20 +294,8 @@ class Worker(CycleLoop[TaskClaim]):
         if outcome.outbox and self.on_outbox is not None:
             self.on_outbox()
         self._signal_activities(outcome)
-        self._queued.extend(outcome.run)
-        self._queued.extend(claimed)
         for arn in outcome.finished:
             self._finished(arn)
-        self._start_queued()
-        if claim and len(claimed) >= capacity > 0:
-            self._claim_wanted = True
-        return bool(
-            outcome.messages >= self.batch
-            or self._completions
-            or self._callbacks
-            or self._starts
-            or self._claim_wanted
-        )
 
     def _transaction(
         self,
@@ -400,24 +403,9 @@ class Worker(CycleLoop[TaskClaim]):
             # The database refused the last commit: the results are lost and the leases run
             # out, so other workers run these tasks again (delivery is at least once).
             log.error("the worker's last commit failed; its tasks run again elsewhere: %s", error)
-            for request in starts:
-                if not request.future.done():
-                    request.future.set_exception(error)
+            _fail_starts(starts, error)
             return
-        for request in starts:
-            if request.future.done():
-                continue
-            if request.error is not None:
-                request.future.set_exception(request.error)
-            else:
-                request.future.set_result(request.arn)
-        self.stats["cycles"] += 1
-        self.stats["transitions"] += outcome.transitions
-        if outcome.outbox and self.on_outbox is not None:
-            self.on_outbox()
-        self._signal_activities(outcome)
-        for arn in outcome.finished:
-            self._finished(arn)
+        self._committed(starts, outcome)
 
     def _wind_down_tx(
         self,
@@ -490,6 +478,13 @@ class Worker(CycleLoop[TaskClaim]):
         self.stats["tasks"] += 1
         self._completions.append(Completion(claim.execution_arn, claim.task_id, event))
         self._callbacks.extend(callbacks.release(key))
+
+
+def _fail_starts(starts: list[_StartRequest], error: BaseException) -> None:
+    """Nothing committed: the StartExecution requests still waiting fail with ``error``."""
+    for request in starts:
+        if not request.future.done():
+            request.future.set_exception(error)
 
 
 class _StartRequest:

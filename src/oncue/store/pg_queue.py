@@ -79,8 +79,12 @@ class QueuedTx(Tx):
         *,
         read_only: bool,
     ) -> None:
-        super().__init__(connection.cursor(), "postgresql", (*driver_errors, FencedOut))
-        self.integrity_errors = (psycopg.IntegrityError,)
+        super().__init__(
+            connection.cursor(),
+            "postgresql",
+            (*driver_errors, FencedOut),
+            (psycopg.IntegrityError,),
+        )
         self.connection = connection
         #: A read-only snapshot looks at rows without claiming them.
         self.read_only = read_only

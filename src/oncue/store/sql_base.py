@@ -40,6 +40,7 @@ class TxBase:
         cursor: Cursor,
         dialect: str,
         driver_errors: tuple[type[Exception], ...] = (),
+        integrity_errors: tuple[type[Exception], ...] = (),
     ) -> None:
         self.cursor = cursor
         self.dialect = dialect
@@ -47,7 +48,7 @@ class TxBase:
         self.driver_errors: tuple[type[Exception], ...] = (*driver_errors, OSError)
         #: The driver's constraint violations (a duplicate key): one statement refused, the
         #: transaction still usable (unlike a lost connection, also a driver error).
-        self.integrity_errors: tuple[type[Exception], ...] = ()
+        self.integrity_errors = integrity_errors
         self.savepoints = 0
 
     # --- plumbing ----------------------------------------------------------------------

@@ -94,8 +94,7 @@ class SQLiteStore:
                 connection.execute(f"BEGIN {mode}")
             except sqlite3.Error as error:
                 raise StoreError(f"cannot start a transaction on {self.path}: {error}") from None
-            tx = Tx(connection.cursor(), self.dialect, (sqlite3.Error,))
-            tx.integrity_errors = (sqlite3.IntegrityError,)
+            tx = Tx(connection.cursor(), self.dialect, (sqlite3.Error,), (sqlite3.IntegrityError,))
             try:
                 yield tx
             except BaseException:

@@ -185,14 +185,12 @@ class Backend:
         activity = arguments.get("activity_arn")
         if not isinstance(activity, str):
             await asyncio.sleep(min(seconds, QUEUE_POLL_SECONDS))
-        elif self._engine is not None:
-            # Woken at once when this process's worker, or (PostgreSQL) another process,
-            # schedules activity tasks.
-            await self._engine.activity_scheduled(seconds, mark)
         else:
-            # Woken by this process's API calls and by other processes' activity tasks
-            # (PostgreSQL); on SQLite the latter are found by polling.
-            await self.wakeups.wait(mark, min(seconds, QUEUE_POLL_SECONDS))
+            # Woken by activity tasks this process schedules (its worker's, or its API calls'
+            # without a worker) and, on PostgreSQL, other processes'; on SQLite those are
+            # found by asking again, more often when no worker here schedules any.
+            step = seconds if self._engine is not None else min(seconds, QUEUE_POLL_SECONDS)
+            await self.wakeups.wait(mark, step)
 
     def begin_shutdown(self) -> None:
         """SIGTERM or SIGINT: readiness fails, long polls answer now, and this process's

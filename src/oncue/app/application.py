@@ -400,7 +400,7 @@ class App(Declaring):
             remaining = deadline - loop.time()
             if found or remaining <= 0:
                 return found
-            await worker.activity_scheduled(min(remaining, 1.0), mark)
+            await worker.activity_wakeups.wait(mark, min(remaining, 1.0))
 
 
 def _start_execution(

@@ -131,7 +131,8 @@ class Worker(CycleLoop[TaskClaim]):
         )
         self._completions: list[Completion] = []
         self._starts: list[_StartRequest] = []
-        #: Activity tasks other processes schedule (PostgreSQL's NOTIFY; a long poll's wake).
+        #: Wakes activity long polls: tasks this worker schedules, and (PostgreSQL's NOTIFY)
+        #: other processes'.
         self.activity_wakeups = StoreWakeups(store, "activity")
         self._callbacks: list[HeldCallback] = []
         self._claim_wanted = True
@@ -173,12 +174,6 @@ class Worker(CycleLoop[TaskClaim]):
     def _signal_activities(self, outcome: Outcome) -> None:
         if outcome.activities:
             self.activity_wakeups.fire()  # this process's own NOTIFY does not come back
-
-    async def activity_scheduled(self, timeout: float, mark: int | None = None) -> None:
-        """Until an activity task is scheduled, by this process or (PostgreSQL) another
-        (since ``mark``, taken from ``activity_wakeups`` before looking), or ``timeout``."""
-        wakeups = self.activity_wakeups
-        await wakeups.wait(wakeups.mark() if mark is None else mark, timeout)
 
     def wake(self) -> None:
         """Something for the next cycle is waiting (call on the loop or from any thread)."""
